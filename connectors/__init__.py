@@ -1,0 +1,1 @@
+"""Built-in platform connectors, registered through the `syndicator.connectors` entry points."""
