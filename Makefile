@@ -1,0 +1,24 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each bootstraps .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+.PHONY: demo test lint bench chaos
+demo: $(STAMP)
+	$(BIN)/syndicator demo
+
+test: $(STAMP)
+	$(BIN)/ruff check syndicator connectors tests
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check syndicator connectors tests
+	$(BIN)/ruff format --check syndicator connectors tests
+	$(BIN)/mypy syndicator connectors

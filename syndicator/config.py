@@ -1,0 +1,377 @@
+"""TOML → validated, frozen settings. Reads files; no network, no database.
+
+Secrets come from `${ENV_VAR}` substitution or a `<key>_file` next to the key (systemd
+`LoadCredential=` puts them in `$CREDENTIALS_DIRECTORY`). Every secret value is collected
+in `Settings.secrets` so logging can redact it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from syndicator.connector import TextOptions
+from syndicator.errors import ConfigError
+
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+SECRET_HINTS = ("token", "secret", "password", "key")
+TARGET_KEYS = {
+    "type",
+    "enabled",
+    "dry_run",
+    "template",
+    "max_hashtags",
+    "hashtags_from",
+    "utm",
+    "delay",
+    "include_categories",
+    "exclude_categories",
+    "include_tags",
+    "exclude_tags",
+    "feeds",
+    "require_approval",
+    "on_unknown",
+    "on_image_error",
+    "max_attempts",
+    "cap_per_hour",
+    "cap_per_day",
+    "min_spacing",
+}
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """One watched feed."""
+
+    name: str
+    url: str
+    interval: float = 300.0
+    backfill: int = 0
+    max_age: float | None = 7 * 86400.0
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter, as data; the dispatcher applies it."""
+
+    max_attempts: int = 8
+    base: float = 60.0
+    factor: float = 2.0
+    max_delay: float = 6 * 3600.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class TargetSettings:
+    """One destination account: core keys here, the connector's own keys in `options`."""
+
+    name: str
+    type: str
+    enabled: bool = True
+    dry_run: bool = False
+    text: TextOptions = field(default_factory=TextOptions)
+    delay: float = 0.0
+    include_categories: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+    include_tags: frozenset[str] = frozenset()
+    exclude_tags: frozenset[str] = frozenset()
+    feeds: frozenset[str] = frozenset()
+    require_approval: bool = False
+    on_unknown: str = "hold"
+    on_image_error: str = "text"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    cap_per_hour: int | None = None
+    cap_per_day: int | None = None
+    min_spacing: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    path: Path
+    mode: str
+    state_dir: Path
+    database: str
+    feeds: tuple[FeedSettings, ...]
+    targets: tuple[TargetSettings, ...]
+    trial_until: datetime | None = None
+    dispatch_interval: float = 10.0
+    lease_seconds: float = 300.0
+    user_agent: str = "syndicator/0.1 (+https://github.com/syndicator)"
+    allow_private_hosts: frozenset[str] = frozenset()
+    listen: str | None = None
+    webhook_secret: str | None = None
+    approval_webhook: str | None = None
+    secrets: frozenset[str] = frozenset()
+
+    def trial_active(self, now: datetime) -> bool:
+        """True until `trial_until`: every target is forced into dry-run."""
+        return self.trial_until is not None and now < self.trial_until
+
+    def target(self, name: str) -> TargetSettings:
+        """The target called `name`; ConfigError when there is none."""
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise ConfigError(f"{self.path}: no target named {name!r}")
+
+
+class _Reader:
+    """Typed access to one TOML table, with errors that name the file and the key."""
+
+    def __init__(self, path: Path, where: str, table: dict[str, Any], secrets: set[str]) -> None:
+        self.path, self.where, self.table, self.secrets = path, where, table, secrets
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: [{self.where}] {key}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = self.table.get(key, default)
+        if value is None or isinstance(value, kind) and not _is_bool_for_number(value, kind):
+            return value
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
+
+    def duration(self, key: str, default: float | None) -> float | None:
+        value = self.get(key, (int, float, str), default)
+        if value is None or isinstance(value, int | float):
+            return None if value is None else float(value)
+        match = DURATION.match(value)
+        if not match:
+            raise self.fail(
+                key, f"expected seconds or a duration like '15m', '2h', '7d', got {value!r}"
+            )
+        return float(match.group(1)) * UNITS[match.group(2)]
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    def names(self, key: str) -> frozenset[str]:
+        values = self.get(key, list, [])
+        if not all(isinstance(v, str) for v in values):
+            raise self.fail(key, "expected a list of strings")
+        return frozenset(v.casefold() for v in values)
+
+    def secret(self, key: str) -> str | None:
+        """A string value with `${ENV}` expanded, or the content of `<key>_file`."""
+        file_key = f"{key}_file"
+        if file_key in self.table:
+            name = self.get(file_key, str)
+            base = Path(os.environ.get("CREDENTIALS_DIRECTORY", self.path.parent))
+            try:
+                value = (base / name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self.fail(file_key, f"cannot read {base / name}: {exc.strerror}") from None
+        else:
+            raw = self.get(key, str)
+            if raw is None:
+                return None
+            value = _expand(
+                raw, lambda var: self.fail(key, f"environment variable {var} is not set")
+            )
+        if value:
+            self.secrets.add(value)
+        return value
+
+
+def _is_bool_for_number(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """TOML `true` is an int to Python; never accept it where a number is expected."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return isinstance(value, bool) and bool not in kinds
+
+
+def _expand(raw: str, missing: Any) -> str:
+    def sub(match: re.Match[str]) -> str:
+        var = match.group(1)
+        if var not in os.environ:
+            raise missing(var)
+        return os.environ[var]
+
+    return ENV_PATTERN.sub(sub, raw)
+
+
+def load(path: str | Path) -> Settings:
+    """Read and validate a config file; raise ConfigError naming the file and key."""
+    path = Path(path).expanduser()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: dict[str, Any], path: Path) -> Settings:
+    """Validate an already-decoded TOML document."""
+    secrets: set[str] = set()
+    unknown = set(data) - {"syndicator", "feeds", "targets", "media"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level table(s): {', '.join(sorted(unknown))}")
+    core = _Reader(path, "syndicator", _table(data, "syndicator", path), secrets)
+    state_dir = Path(core.get("state_dir", str, "state")).expanduser()
+    if not state_dir.is_absolute():
+        state_dir = (path.parent / state_dir).resolve()
+    database = core.secret("database") or f"sqlite:///{state_dir / 'syndicator.db'}"
+    feeds = tuple(_feed(path, i, f, secrets) for i, f in enumerate(_feeds(data, path)))
+    if len({f.name for f in feeds}) != len(feeds):
+        raise ConfigError(f"{path}: [[feeds]] names must be unique")
+    targets_table = _table(data, "targets", path)
+    targets = tuple(_target(path, n, t, secrets) for n, t in targets_table.items())
+    media = _Reader(path, "media", _table(data, "media", path), secrets)
+    return Settings(
+        path=path,
+        mode=core.choice("mode", ("live", "dry-run"), "dry-run"),
+        state_dir=state_dir,
+        database=database,
+        feeds=feeds,
+        targets=targets,
+        trial_until=_trial_until(core),
+        dispatch_interval=core.duration("dispatch_interval", 10.0) or 10.0,
+        lease_seconds=core.duration("lease", 300.0) or 300.0,
+        user_agent=core.get("user_agent", str, Settings.user_agent),
+        allow_private_hosts=frozenset(media.get("allow_private_hosts", list, [])),
+        listen=core.get("listen", str),
+        webhook_secret=core.secret("webhook_secret"),
+        approval_webhook=core.get("approval_webhook", str),
+        secrets=frozenset(secrets),
+    )
+
+
+def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: [{key}] must be a table")
+    return value
+
+
+def _feeds(data: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    feeds = data.get("feeds", [])
+    if not isinstance(feeds, list) or not all(isinstance(f, dict) for f in feeds):
+        raise ConfigError(f"{path}: feeds must be written as [[feeds]] tables")
+    return feeds
+
+
+def _trial_until(core: _Reader) -> datetime | None:
+    value = core.get("trial_until", (date, datetime, str))
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise core.fail(
+                "trial_until", f"expected a date like 2026-12-31, got {value!r}"
+            ) from None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> FeedSettings:
+    r = _Reader(path, f"feeds #{index + 1}", table, secrets)
+    unknown = set(table) - {
+        "name",
+        "url",
+        "interval",
+        "backfill",
+        "max_age",
+        "timeout",
+        "max_bytes",
+    }
+    if unknown:
+        raise r.fail(sorted(unknown)[0], "unknown key")
+    url = r.secret("url")
+    if not url or not url.startswith(("http://", "https://")):
+        raise r.fail("url", "an http:// or https:// URL is required")
+    backfill = r.get("backfill", int, 0)
+    if backfill < 0:
+        raise r.fail("backfill", "must be 0 or more")
+    interval = r.duration("interval", 300.0) or 300.0
+    if interval < 10:
+        raise r.fail("interval", "must be at least 10 seconds")
+    return FeedSettings(
+        name=r.get("name", str) or f"feed{index + 1}",
+        url=url,
+        interval=interval,
+        backfill=backfill,
+        max_age=r.duration("max_age", FeedSettings.max_age),
+        timeout=r.duration("timeout", 20.0) or 20.0,
+        max_bytes=r.get("max_bytes", int, FeedSettings.max_bytes),
+    )
+
+
+def _target(path: Path, name: str, table: Any, secrets: set[str]) -> TargetSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [targets.{name}] must be a table")
+    r = _Reader(path, f"targets.{name}", table, secrets)
+    kind = r.get("type", str)
+    if not kind:
+        raise r.fail("type", "required (the connector name, e.g. 'mastodon')")
+    max_attempts = r.get("max_attempts", int, RetryPolicy.max_attempts)
+    if max_attempts < 1:
+        raise r.fail("max_attempts", "must be at least 1")
+    text = TextOptions(
+        template=r.get("template", str, TextOptions.template),
+        max_hashtags=r.get("max_hashtags", int, TextOptions.max_hashtags),
+        hashtags_from=tuple(r.get("hashtags_from", list, list(TextOptions.hashtags_from))),
+        utm={str(k): str(v) for k, v in r.get("utm", dict, {}).items()},
+    )
+    return TargetSettings(
+        name=name,
+        type=kind,
+        enabled=r.get("enabled", bool, True),
+        dry_run=r.get("dry_run", bool, False),
+        text=text,
+        delay=r.duration("delay", 0.0) or 0.0,
+        include_categories=r.names("include_categories"),
+        exclude_categories=r.names("exclude_categories"),
+        include_tags=r.names("include_tags"),
+        exclude_tags=r.names("exclude_tags"),
+        feeds=frozenset(r.get("feeds", list, [])),
+        require_approval=r.get("require_approval", bool, False),
+        on_unknown=r.choice("on_unknown", ("hold", "resend"), "hold"),
+        on_image_error=r.choice("on_image_error", ("text", "hold", "fail"), "text"),
+        retry=RetryPolicy(max_attempts=max_attempts),
+        cap_per_hour=r.get("cap_per_hour", int),
+        cap_per_day=r.get("cap_per_day", int),
+        min_spacing=r.duration("min_spacing", 0.0) or 0.0,
+        options=_connector_options(r),
+    )
+
+
+def _connector_options(r: _Reader) -> dict[str, Any]:
+    """The connector's own keys, with secrets resolved; `<key>_file` becomes `<key>`."""
+    options: dict[str, Any] = {}
+    for key in r.table:
+        if key in TARGET_KEYS:
+            continue
+        if key.endswith("_file") and isinstance(r.table[key], str):
+            options[key.removesuffix("_file")] = r.secret(key.removesuffix("_file"))
+        elif isinstance(r.table[key], str):
+            value = _expand(
+                r.table[key], lambda var, k=key: r.fail(k, f"environment variable {var} is not set")
+            )
+            is_secret = any(h in key.lower() for h in SECRET_HINTS) or value != r.table[key]
+            if is_secret and value:
+                r.secrets.add(value)
+            options[key] = value
+        else:
+            options[key] = r.table[key]
+    return options

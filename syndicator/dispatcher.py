@@ -1,0 +1,310 @@
+"""One dispatch tick: recover dead leases, then per target claim due deliveries and publish.
+
+Each target runs in its own worker thread, so a slow or paused platform never holds up
+the others. Every outcome is recorded through one store transition before the next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from syndicator.config import RetryPolicy, Settings, TargetSettings
+from syndicator.connector import Connector
+from syndicator.errors import (
+    AuthExpired,
+    ConnectorError,
+    DuplicateContent,
+    MediaError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
+from syndicator.models import Draft, Receipt, State, utcnow
+from syndicator.poller import is_dry_run
+from syndicator.store import Delivery, Store
+
+log = logging.getLogger(__name__)
+
+RATE_LIMIT_PAUSE = 900.0  # when a 429 carries no reset header
+AUTH_PAUSE = 1800.0  # re-check an expired token every half hour (or on reload)
+
+
+def backoff(policy: RetryPolicy, attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next attempt: exponential with jitter, never before Retry-After."""
+    delay = min(policy.base * policy.factor ** max(attempts - 1, 0), policy.max_delay)
+    delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
+    return max(delay, retry_after or 0.0)
+
+
+class Dispatcher:
+    """Publishes due deliveries; `tick()` drains what is due now and returns counts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        connectors: dict[str, Connector],
+        owner: str,
+        *,
+        batch: int = 20,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.connectors = connectors
+        self.owner = owner
+        self.batch = batch
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, min(len(connectors), 8)), thread_name_prefix="dispatch"
+        )
+
+    def close(self) -> None:
+        """Wait for the deliveries in flight, then stop the workers."""
+        self.pool.shutdown(wait=True)
+
+    def tick(self, now: datetime | None = None) -> Counter[str]:
+        """Recover expired leases, then publish everything due, target by target in parallel."""
+        recovered = self.store.recover_expired(now or utcnow())
+        for delivery_id in recovered:
+            log.warning("delivery %s: lease expired mid-publish, outcome now unknown", delivery_id)
+        futures = [
+            self.pool.submit(self.drain_target, self.settings.target(name))
+            for name in self.connectors
+        ]
+        totals: Counter[str] = Counter()
+        for future in futures:
+            totals.update(future.result())
+        return totals
+
+    def drain_target(self, target: TargetSettings) -> Counter[str]:
+        """Publish this target's due deliveries until none is due or its pacing says stop."""
+        counts: Counter[str] = Counter()
+        connector = self.connectors[target.name]
+        resolvable = connector.can_lookup or target.on_unknown == "resend"
+        while True:
+            now = utcnow()
+            allowed = self._allowance(target, now)
+            if allowed <= 0:
+                return counts
+            claimed = self.store.claim_due(
+                self.owner,
+                now,
+                self.settings.lease_seconds,
+                target=target.name,
+                limit=min(allowed, self.batch),
+                resolvable_unknown=resolvable,
+            )
+            if not claimed:
+                return counts
+            for delivery in claimed:
+                outcome = self.process(target, connector, delivery)
+                counts[outcome] += 1
+                if outcome in ("rate_limited", "auth_expired"):
+                    return counts
+
+    def _allowance(self, target: TargetSettings, now: datetime) -> int:
+        """How many deliveries this target may publish now (pause, caps, spacing)."""
+        state = self.store.target_state(target.name)
+        if state.paused_until and state.paused_until > now:
+            return 0
+        allowed = self.batch
+        if target.min_spacing and state.last_publish_at:
+            if (now - state.last_publish_at).total_seconds() < target.min_spacing:
+                return 0
+            allowed = 1
+        for cap, window in ((target.cap_per_hour, 3600), (target.cap_per_day, 86400)):
+            if cap is not None:
+                used = self.store.published_since(target.name, now - timedelta(seconds=window))
+                allowed = min(allowed, cap - used)
+        return allowed
+
+    def process(self, target: TargetSettings, connector: Connector, delivery: Delivery) -> str:
+        """Take one claimed delivery to its next state; returns the outcome name."""
+        now = utcnow()
+        feed = next((f for f in self.settings.feeds if f.name == delivery.post_feed), None)
+        max_age = feed.max_age if feed else None
+        if delivery.post_published and too_old_at(delivery, max_age, now):
+            self.store.mark_skipped(
+                delivery, self.owner, now, reason=f"older than max_age ({max_age:g}s) when due"
+            )
+            return "skipped"
+        if delivery.dry_run or is_dry_run(self.settings, target, now):
+            self.store.mark_dry_run(delivery, self.owner, now)
+            log.info(
+                "post %s target %s delivery %s: dry_run (nothing sent)",
+                delivery.post_guid,
+                target.name,
+                delivery.id,
+            )
+            return "dry_run"
+        draft = delivery.draft
+        if draft is None:
+            self.store.mark_failed(delivery, self.owner, now, error="no prepared payload")
+            return "failed"
+        started = time.monotonic()
+        try:
+            receipt = self._attempt(target, connector, delivery, draft)
+        except ConnectorError as exc:
+            return self._failure(target, connector, delivery, exc, _ms(started))
+        except (
+            Exception
+        ) as exc:  # a connector bug after sending is indistinguishable from a timeout
+            log.exception(
+                "post %s target %s delivery %s: connector crashed",
+                delivery.post_guid,
+                target.name,
+                delivery.id,
+            )
+            error = OutcomeUnknown(f"connector error: {type(exc).__name__}")
+            return self._failure(target, connector, delivery, error, _ms(started))
+        self.store.mark_published(delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started))
+        log.info(
+            "post %s target %s delivery %s: published %s",
+            delivery.post_guid,
+            target.name,
+            delivery.id,
+            receipt.url or receipt.remote_id,
+        )
+        return "published"
+
+    def _attempt(
+        self,
+        target: TargetSettings,
+        connector: Connector,
+        delivery: Delivery,
+        draft: Draft,
+    ) -> Receipt:
+        """Resolve an unknown outcome by lookup first; then publish, falling back to text."""
+        if delivery.claimed_from == State.UNKNOWN and connector.can_lookup:
+            found = connector.lookup(draft, key=delivery.key)
+            if found is not None:
+                log.info("delivery %s: earlier attempt had landed: %s", delivery.id, found.url)
+                return found
+        try:
+            return connector.publish(draft, key=delivery.key)
+        except MediaError as exc:
+            if target.on_image_error == "hold":
+                raise RetryableError(f"image unusable: {exc}") from None
+            if target.on_image_error == "fail" or not draft.images:
+                raise PermanentError(f"image unusable: {exc}") from None
+            self.store.log_attempt(delivery, utcnow(), "image_dropped", error=str(exc))
+            log.warning("delivery %s: image unusable, posting text with link: %s", delivery.id, exc)
+            text_only = replace(draft, images=(), notes=(*draft.notes, f"image dropped: {exc}"))
+            return connector.publish(text_only, key=delivery.key)
+
+    def _failure(
+        self,
+        target: TargetSettings,
+        connector: Connector,
+        delivery: Delivery,
+        exc: ConnectorError,
+        duration_ms: int,
+    ) -> str:
+        now = utcnow()
+        error = str(exc)
+        where = f"post {delivery.post_guid} target {target.name} delivery {delivery.id}"
+        if isinstance(exc, RateLimited):
+            until = now + timedelta(seconds=exc.retry_after or RATE_LIMIT_PAUSE)
+            self.store.pause_target(target.name, until, f"rate limited: {error}")
+            self.store.mark_retry(
+                delivery,
+                self.owner,
+                now,
+                error=error,
+                due=until,
+                outcome="rate_limited",
+                refund=True,
+                duration_ms=duration_ms,
+            )
+            log.warning("%s: rate limited, target paused until %s", where, until.isoformat())
+            return "rate_limited"
+        if isinstance(exc, AuthExpired):
+            until = now + timedelta(seconds=AUTH_PAUSE)
+            self.store.pause_target(target.name, until, f"authentication failed: {error}")
+            self.store.mark_retry(
+                delivery,
+                self.owner,
+                now,
+                error=error,
+                due=until,
+                outcome="auth_expired",
+                refund=True,
+                duration_ms=duration_ms,
+            )
+            log.error("%s: credentials rejected, target paused: %s", where, error)
+            return "auth_expired"
+        if isinstance(exc, DuplicateContent):
+            if delivery.attempts > 1 or delivery.claimed_from == State.UNKNOWN:
+                receipt = Receipt(remote_id="", url=None)
+                self.store.mark_published(
+                    delivery,
+                    self.owner,
+                    receipt,
+                    now,
+                    duration_ms=duration_ms,
+                    note=f"platform reports an earlier attempt landed: {error}",
+                )
+                return "published"
+            self.store.mark_failed(
+                delivery,
+                self.owner,
+                now,
+                error=f"duplicate content: {error}",
+                duration_ms=duration_ms,
+            )
+            return "failed"
+        if isinstance(exc, OutcomeUnknown):
+            resolvable = connector.can_lookup or target.on_unknown == "resend"
+            due = (
+                now + timedelta(seconds=backoff(target.retry, 1, exc.retry_after))
+                if resolvable
+                else None
+            )
+            self.store.mark_unknown(
+                delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
+            )
+            log.warning(
+                "%s: outcome unknown (%s); %s",
+                where,
+                error,
+                "will look up before resending" if resolvable else "held for a human",
+            )
+            return "unknown"
+        if isinstance(exc, RetryableError) and delivery.attempts < target.retry.max_attempts:
+            due = now + timedelta(seconds=backoff(target.retry, delivery.attempts, exc.retry_after))
+            self.store.mark_retry(
+                delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
+            )
+            log.warning(
+                "%s: attempt %d failed, retry at %s: %s",
+                where,
+                delivery.attempts,
+                due.isoformat(),
+                error,
+            )
+            return "retry"
+        if isinstance(exc, RetryableError):
+            error = f"gave up after {delivery.attempts} attempts: {error}"
+        self.store.mark_failed(delivery, self.owner, now, error=error, duration_ms=duration_ms)
+        log.error("%s: failed: %s", where, error)
+        return "failed"
+
+
+def too_old_at(delivery: Delivery, max_age: float | None, now: datetime) -> bool:
+    """A delivery that waited past max_age (downtime, backlog) is skipped, not flooded out."""
+    published = delivery.post_published
+    return (
+        max_age is not None
+        and published is not None
+        and (now - published > timedelta(seconds=max_age))
+    )
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

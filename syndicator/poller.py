@@ -1,0 +1,225 @@
+"""One poll of one feed: fetch, store new posts, create one delivery per (post, target).
+
+A feed's first successful poll records its back catalogue as seen and publishes only the
+newest `backfill` entries; edits are recorded and update not-yet-sent drafts, never re-post.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from syndicator import feed as feedmod
+from syndicator.config import FeedSettings, Settings, TargetSettings
+from syndicator.connector import Connector
+from syndicator.errors import FeedError
+from syndicator.models import Post, State
+from syndicator.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollResult:
+    """What one poll did, for logs, the CLI and tests."""
+
+    feed: str
+    fetched: bool = False
+    not_modified: bool = False
+    new_posts: int = 0
+    edited_posts: int = 0
+    deliveries: int = 0
+    skipped: int = 0
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def accepts(target: TargetSettings, post: Post) -> bool:
+    """The target's feed, category and tag filters (case-insensitive)."""
+    if target.feeds and post.feed not in target.feeds:
+        return False
+    categories = {c.casefold() for c in post.categories}
+    tags = {t.casefold() for t in post.tags}
+    if target.include_categories and not categories & target.include_categories:
+        return False
+    if target.include_tags and not tags & target.include_tags:
+        return False
+    return not (categories & target.exclude_categories or tags & target.exclude_tags)
+
+
+def is_dry_run(settings: Settings, target: TargetSettings, now: datetime) -> bool:
+    """Dry-run globally, per target, or during the trial period."""
+    return settings.mode == "dry-run" or target.dry_run or settings.trial_active(now)
+
+
+def too_old(post: Post, max_age: float | None, now: datetime) -> bool:
+    """Entries older than max_age are never published (no floods after downtime)."""
+    when = post.published or post.updated
+    return max_age is not None and when is not None and now - when > timedelta(seconds=max_age)
+
+
+def newest(entries: list[Post]) -> Post:
+    """The most recently published entry (feeds do not always list newest first)."""
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return max(entries, key=lambda p: p.published or p.updated or oldest)
+
+
+class Poller:
+    """Polls feeds into the store; shared by the daemon, `run --once` and the ping listener."""
+
+    def __init__(self, settings: Settings, store: Store, connectors: dict[str, Connector]) -> None:
+        self.settings = settings
+        self.store = store
+        self.connectors = connectors
+
+    def poll(self, feed: FeedSettings, now: datetime) -> PollResult:
+        """Fetch and process one feed; a failure is recorded and never raised."""
+        result = PollResult(feed=feed.name)
+        self.store.ensure_feed(feed.name, feed.url)
+        state = self.store.feed_state(feed.name)
+        next_poll = now + timedelta(seconds=feed.interval)
+        try:
+            fetched = feedmod.fetch(
+                feed.url,
+                etag=state.etag if state else None,
+                last_modified=state.last_modified if state else None,
+                timeout=feed.timeout,
+                max_bytes=feed.max_bytes,
+                user_agent=self.settings.user_agent,
+            )
+            result.fetched = True
+            if fetched.body is None:
+                result.not_modified = True
+                self.store.record_poll(
+                    feed.name,
+                    now,
+                    etag=fetched.etag,
+                    last_modified=fetched.last_modified,
+                    next_poll_at=next_poll,
+                )
+                return result
+            parsed = feedmod.parse(
+                feed.name, fetched.body, headers=fetched.headers, base_url=fetched.url
+            )
+        except FeedError as exc:
+            result.error = str(exc)
+            log.warning("feed %s: poll failed, will retry at next interval: %s", feed.name, exc)
+            self.store.record_poll(feed.name, now, error=str(exc), next_poll_at=next_poll)
+            return result
+        for warning in parsed.warnings:
+            log.warning("feed %s: %s", feed.name, warning)
+        result.warnings = list(parsed.warnings)
+        first_poll = not (state and state.initialized)
+        self._process(feed, parsed.posts, first_poll, now, result)
+        self.store.record_poll(
+            feed.name,
+            now,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            initialized=True,
+            next_poll_at=next_poll,
+        )
+        log.info(
+            "feed %s: %d entries, %d new, %d edited, %d deliveries created",
+            feed.name,
+            len(parsed.posts),
+            result.new_posts,
+            result.edited_posts,
+            result.deliveries,
+        )
+        return result
+
+    def _process(
+        self,
+        feed: FeedSettings,
+        entries: list[Post],
+        first_poll: bool,
+        now: datetime,
+        result: PollResult,
+    ) -> None:
+        newest = sorted(entries, key=lambda p: p.published or p.updated or now, reverse=True)
+        backfill = {p.guid for p in newest[: feed.backfill]} if first_poll else set()
+        for post in entries:
+            publish = not first_poll or post.guid in backfill
+            post_id, status, needs_fan_out = self.store.add_post(post, now, publish=publish)
+            if status == "new":
+                result.new_posts += 1
+            elif status == "edited":
+                result.edited_posts += 1
+                self._update_drafts(post_id, post, now)
+            if needs_fan_out:
+                self._fan_out(post_id, post, feed, now, result)
+                self.store.mark_fanned_out(post_id)
+
+    def _fan_out(
+        self,
+        post_id: int,
+        post: Post,
+        feed: FeedSettings,
+        now: datetime,
+        result: PollResult,
+    ) -> None:
+        old = too_old(post, feed.max_age, now)
+        for target in self.settings.targets:
+            connector = self.connectors.get(target.name)
+            if connector is None or not accepts(target, post):
+                continue
+            dry_run = is_dry_run(self.settings, target, now)
+            if old:
+                reason = f"older than max_age ({feed.max_age:g}s): published {post.published}"
+                created = self.store.create_delivery(
+                    post_id, target.name, State.SKIPPED, dry_run=dry_run, now=now, error=reason
+                )
+                result.skipped += created is not None
+                continue
+            try:
+                draft = connector.prepare(post)
+            except Exception as exc:  # a connector bug must not stop the other targets
+                log.exception("post %s target %s: prepare failed", post.guid, target.name)
+                self.store.create_delivery(
+                    post_id,
+                    target.name,
+                    State.FAILED,
+                    dry_run=dry_run,
+                    now=now,
+                    error=f"prepare failed: {exc}",
+                )
+                continue
+            needs_approval = target.require_approval and not dry_run
+            state = State.AWAITING_APPROVAL if needs_approval else State.PENDING
+            due = now + timedelta(seconds=target.delay)
+            created = self.store.create_delivery(
+                post_id, target.name, state, dry_run=dry_run, now=now, draft=draft, due=due
+            )
+            if created is not None:
+                result.deliveries += 1
+                log.info(
+                    "post %s target %s delivery %s: %s", post.guid, target.name, created, state
+                )
+
+    def _update_drafts(self, post_id: int, post: Post, now: datetime) -> None:
+        from syndicator.queries import list_deliveries
+
+        for delivery in list_deliveries(self.store, post_ids=[post_id], limit=1000):
+            connector = self.connectors.get(delivery.target)
+            if connector is None:
+                continue
+            try:
+                draft = connector.prepare(post)
+            except Exception:
+                log.exception(
+                    "post %s target %s: prepare after edit failed", post.guid, delivery.target
+                )
+                continue
+            if draft.payload_hash == delivery.payload_hash:
+                continue
+            state = self.store.update_draft(delivery.id, draft, now)
+            if state is not None:
+                log.info(
+                    "post %s target %s delivery %s: edited before publishing, now %s",
+                    post.guid,
+                    delivery.target,
+                    delivery.id,
+                    state,
+                )

@@ -1,0 +1,183 @@
+"""The daemon: one APScheduler per process polling feeds and dispatching; signals; sd_notify.
+
+The only module that imports APScheduler. SIGTERM/SIGINT stop gracefully (deliveries in
+flight finish and are recorded); SIGHUP reloads the config, keeping the old one if the new
+one is invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from syndicator import config
+from syndicator.app import App
+from syndicator.errors import ConfigError
+from syndicator.models import utcnow
+from syndicator.sdnotify import Notifier
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
+
+
+class Daemon:
+    """Runs until stopped; `reload()` swaps in a freshly validated config."""
+
+    def __init__(self, app: App, config_path: Path, notifier: Notifier | None = None) -> None:
+        self.app = app
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        self.stopping = threading.Event()
+        self.reload_requested = threading.Event()
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self.dispatcher = app.dispatcher()
+        self._dispatch_lock = threading.Lock()
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self.scheduler.remove_all_jobs()
+        job = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
+        for feed in self.app.settings.feeds:
+            self.scheduler.add_job(
+                self.poll_feed,
+                "interval",
+                args=[feed.name],
+                id=f"feed:{feed.name}",
+                seconds=feed.interval,
+                next_run_time=utcnow(),
+                **job,
+            )
+        self.scheduler.add_job(
+            self.dispatch,
+            "interval",
+            id="dispatch",
+            seconds=self.app.settings.dispatch_interval,
+            next_run_time=utcnow(),
+            **job,
+        )
+        self.scheduler.add_job(
+            self.heartbeat,
+            "interval",
+            id="heartbeat",
+            seconds=HEARTBEAT_SECONDS,
+            next_run_time=utcnow(),
+            **job,
+        )
+
+    def poll_feed(self, name: str, *, force: bool = False) -> None:
+        """Poll one feed (if this daemon wins its lease), then dispatch what it produced."""
+        feed = next((f for f in self.app.settings.feeds if f.name == name), None)
+        if feed is None:
+            return
+        try:
+            now = utcnow()
+            if force or self.app.store.claim_feed(
+                feed.name, feed.url, self.app.owner, now, feed.interval
+            ):
+                result = self.app.poller().poll(feed, now)
+                if result.deliveries:
+                    self.dispatch()
+        except Exception:  # the scheduler must survive anything a poll throws
+            log.exception("feed %s: poll crashed", name)
+
+    def dispatch(self) -> None:
+        """One dispatch tick; ticks never overlap within a process."""
+        if self.stopping.is_set() or not self._dispatch_lock.acquire(blocking=False):
+            return
+        try:
+            self.app.images.fresh()
+            counts = self.dispatcher.tick()
+            if counts:
+                log.info("dispatch: %s", dict(counts))
+        except Exception:
+            log.exception("dispatch tick crashed")
+        finally:
+            self._dispatch_lock.release()
+
+    def heartbeat(self) -> None:
+        """Liveness row for `status`, and STATUS/WATCHDOG for systemd."""
+        try:
+            self.app.store.heartbeat(self.app.owner, socket.gethostname(), os.getpid(), utcnow())
+        except Exception:
+            log.exception("heartbeat failed")
+            return
+        self.notifier.notify(STATUS=self.status_line())
+
+    def status_line(self) -> str:
+        from syndicator.queries import counts_by_state
+
+        totals: dict[str, int] = {}
+        for states in counts_by_state(self.app.store).values():
+            for state, count in states.items():
+                totals[state] = totals.get(state, 0) + count
+        shown = ", ".join(f"{count} {state}" for state, count in sorted(totals.items()))
+        return f"{len(self.app.settings.feeds)} feeds, {len(self.app.connectors)} targets; {shown or 'queue empty'}"
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Block until SIGTERM/SIGINT."""
+        self._install_signals()
+        self._schedule()
+        self.scheduler.start()
+        self.notifier.notify(READY=1, STATUS=self.status_line())
+        log.info("syndicator running: %s (mode %s)", self.app.owner, self.app.settings.mode)
+        watchdog = self.notifier.watchdog_interval()
+        while not self.stopping.wait(timeout=watchdog or 1.0):
+            if watchdog and self.scheduler.running:
+                self.notifier.notify(WATCHDOG=1)
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                self.reload()
+        self.shutdown()
+
+    def stop(self, *_: object) -> None:
+        self.stopping.set()
+
+    def reload(self) -> None:
+        """Re-read the config; a bad one is refused with a message and the old one stays."""
+        self.notifier.notify(RELOADING=1, MONOTONIC_USEC=int(os.times().elapsed * 1e6))
+        try:
+            settings = config.load(self.config_path)
+            app = App.build(settings)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+        else:
+            with self._dispatch_lock:
+                self.dispatcher.close()
+                old, self.app = self.app, app
+                self.dispatcher = app.dispatcher()
+                self.app.owner = old.owner
+                old.close()
+            self._schedule()
+            log.info("config reloaded from %s", self.config_path)
+        self.notifier.notify(READY=1, STATUS=self.status_line())
+
+    def shutdown(self) -> None:
+        """Stop scheduling, let in-flight work finish and be recorded, then leave."""
+        self.notifier.notify(STOPPING=1, STATUS="stopping: finishing deliveries in flight")
+        log.info("stopping: waiting for deliveries in flight")
+        self.scheduler.shutdown(wait=True)
+        with self._dispatch_lock:
+            self.dispatcher.close()
+        self.app.store.forget_daemon(self.app.owner)
+        self.app.close()
+        log.info("stopped")
+
+    def _install_signals(self) -> None:
+        handlers: dict[int, Callable[..., None]] = {
+            signal.SIGTERM: self.stop,
+            signal.SIGINT: self.stop,
+            signal.SIGHUP: lambda *_: self.reload_requested.set(),
+        }
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
