@@ -1,0 +1,1 @@
+"""syndicator test suite."""
