@@ -102,10 +102,12 @@ class Dispatcher:
             )
             if not claimed:
                 return counts
-            for delivery in claimed:
+            for index, delivery in enumerate(claimed):
                 outcome = self.process(target, connector, delivery)
                 counts[outcome] += 1
                 if outcome in ("rate_limited", "auth_expired"):
+                    for untouched in claimed[index + 1 :]:
+                        self.store.release(untouched, self.owner, utcnow())
                     return counts
 
     def _allowance(self, target: TargetSettings, now: datetime) -> int:
@@ -114,8 +116,9 @@ class Dispatcher:
         if state.paused_until and state.paused_until > now:
             return 0
         allowed = self.batch
-        if target.min_spacing and state.last_publish_at:
-            if (now - state.last_publish_at).total_seconds() < target.min_spacing:
+        if target.min_spacing:
+            last = state.last_publish_at
+            if last and (now - last).total_seconds() < target.min_spacing:
                 return 0
             allowed = 1
         for cap, window in ((target.cap_per_hour, 3600), (target.cap_per_day, 86400)):

@@ -517,6 +517,14 @@ class Store:
             )
             return True
 
+    def release(self, delivery: Delivery, owner: str, now: datetime) -> bool:
+        """publishing → the state it was claimed from, untouched (its target just paused)."""
+        with self._write() as conn:
+            return self._leave_publishing(
+                conn, delivery, owner, now, state=delivery.claimed_from or State.PENDING.value,
+                attempts=deliveries.c.attempts - 1,
+            )
+
     def mark_failed(
         self,
         delivery: Delivery,

@@ -1,0 +1,291 @@
+"""Delivery state machine under failures: retries, unknown outcomes, pauses, caps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from syndicator import config
+from syndicator.app import App
+from syndicator.config import RetryPolicy
+from syndicator.dispatcher import backoff
+from syndicator.errors import (
+    AuthExpired,
+    DuplicateContent,
+    MediaError,
+    OutcomeUnknown,
+    PermanentError,
+    RateLimited,
+    RetryableError,
+)
+from syndicator.models import Image, State, utcnow
+from syndicator.queries import list_deliveries, log_entries
+from syndicator.schema import deliveries, targets
+from tests import fakes
+
+CONFIG = """
+[syndicator]
+mode = "live"
+state_dir = "{state}"
+database = "{db}"
+
+[[feeds]]
+name = "blog"
+url = "{url}"
+
+[targets.alpha]
+type = "fake"
+platform = "alpha"
+max_attempts = 3
+{alpha_extra}
+
+[targets.beta]
+type = "fake"
+platform = "beta"
+"""
+
+
+@pytest.fixture
+def app(write_config, feed_server, request):
+    extra = getattr(request, "param", "")
+    path = write_config(CONFIG.replace("{url}", feed_server.url).replace("{alpha_extra}", extra))
+    app = App.build(config.load(path))
+    app.run_once()  # first start: nothing
+    yield app
+    app.close()
+
+
+def make_due(app: App) -> None:
+    """Fast-forward: every waiting delivery is due, every pause is over."""
+    past = utcnow() - timedelta(seconds=1)
+    with app.store.engine.begin() as conn:
+        conn.execute(sa.update(deliveries).where(deliveries.c.next_attempt_at.is_not(None))
+                     .values(next_attempt_at=past))  # fmt: skip
+        conn.execute(sa.update(targets).values(paused_until=None, pause_reason=None))
+
+
+def only(app: App, target: str = "alpha"):
+    (delivery,) = list_deliveries(app.store, target=target)
+    return delivery
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after():
+    policy = RetryPolicy(base=10, factor=2, max_delay=100, jitter=0.1)
+    assert 9 <= backoff(policy, 1) <= 11
+    assert 36 <= backoff(policy, 3) <= 44
+    assert 90 <= backoff(policy, 10) <= 110
+    assert backoff(policy, 1, retry_after=500) == 500
+
+
+def test_retryable_error_retries_then_publishes_once(app, feed_server):
+    fakes.PLATFORMS["alpha"].script = [RetryableError("503"), RetryableError("503")]
+    feed_server.add("p")
+    app.run_once()
+    d = only(app)
+    assert d.state == State.PENDING and d.attempts == 1 and d.last_error == "503"
+    assert d.next_attempt_at > utcnow()
+    for _ in range(2):
+        make_due(app)
+        app.run_once()
+    assert only(app).state == State.PUBLISHED
+    assert len(fakes.PLATFORMS["alpha"].posts) == 1
+    assert [e["outcome"] for e in reversed(log_entries(app.store, target="alpha"))] == [
+        "retry", "retry", "published"]  # fmt: skip
+
+
+def test_max_attempts_then_failed_with_reason_and_queue_retry(app, feed_server):
+    fakes.PLATFORMS["alpha"].script = [RetryableError("HTTP 503: busy")] * 3
+    feed_server.add("p")
+    for _ in range(3):
+        app.run_once()
+        make_due(app)
+    d = only(app)
+    assert d.state == State.FAILED and "gave up after 3 attempts: HTTP 503: busy" == d.last_error
+    assert app.store.retry(d.id, utcnow())
+    app.run_once()
+    assert only(app).state == State.PUBLISHED and len(fakes.PLATFORMS["alpha"].posts) == 1
+
+
+def test_permanent_error_fails_at_once(app, feed_server):
+    fakes.PLATFORMS["alpha"].script = [PermanentError("HTTP 422: text too long")]
+    feed_server.add("p")
+    app.run_once()
+    assert only(app).state == State.FAILED and "too long" in only(app).last_error
+
+
+def test_rate_limit_pauses_only_that_target(app, feed_server):
+    fakes.PLATFORMS["alpha"].script = [RateLimited("HTTP 429", retry_after=120)]
+    feed_server.add("p1")
+    feed_server.add("p2")
+    app.run_once()
+    paused = app.store.target_state("alpha")
+    assert paused.paused_until and 100 < (paused.paused_until - utcnow()).total_seconds() <= 120
+    assert "rate limited" in paused.pause_reason
+    assert len(fakes.PLATFORMS["beta"].posts) == 2  # the other target kept publishing
+    alpha = list_deliveries(app.store, target="alpha")
+    assert {d.state for d in alpha} == {State.PENDING}
+    assert all(d.attempts == 0 for d in alpha)  # a rate limit does not burn attempts
+    app.run_once()
+    assert fakes.PLATFORMS["alpha"].posts == []  # still paused
+    make_due(app)
+    app.run_once()
+    assert len(fakes.PLATFORMS["alpha"].posts) == 2
+
+
+def test_expired_token_pauses_target_with_reason(app, feed_server):
+    fakes.PLATFORMS["alpha"].script = [AuthExpired("HTTP 401: The access token is invalid")]
+    feed_server.add("p")
+    app.run_once()
+    state = app.store.target_state("alpha")
+    assert "authentication failed" in state.pause_reason and state.paused_until > utcnow()
+    assert only(app).state == State.PENDING
+    make_due(app)
+    app.run_once()
+    assert only(app).state == State.PUBLISHED
+
+
+def test_unknown_outcome_that_landed_is_found_by_lookup_not_resent(app, feed_server):
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script, platform.land_before_failing = [OutcomeUnknown("read timeout")], True
+    feed_server.add("p")
+    app.run_once()
+    assert only(app).state == State.UNKNOWN
+    platform.land_before_failing = False
+    make_due(app)
+    app.run_once()
+    d = only(app)
+    assert d.state == State.PUBLISHED and d.remote_url.startswith("https://fake.example/")
+    assert len(platform.posts) == 1
+
+
+def test_unknown_outcome_that_did_not_land_is_resent_once(app, feed_server):
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [OutcomeUnknown("reset")]
+    feed_server.add("p")
+    app.run_once()
+    make_due(app)
+    app.run_once()
+    assert only(app).state == State.PUBLISHED and len(fakes.PLATFORMS["alpha"].posts) == 1
+
+
+@pytest.mark.parametrize("app", ['on_unknown = "hold"'], indirect=True)
+def test_unknown_without_lookup_is_held_for_a_human(app, feed_server, monkeypatch):
+    monkeypatch.setattr(fakes.FakeConnector, "can_lookup", False)
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [OutcomeUnknown("timeout")]
+    feed_server.add("p")
+    app.run_once()
+    d = only(app)
+    assert d.state == State.UNKNOWN and d.next_attempt_at is None
+    make_due(app)
+    app.run_once()
+    assert only(app).state == State.UNKNOWN and fakes.PLATFORMS["alpha"].posts == []
+    assert app.store.retry(d.id, utcnow())  # a human decides to resend
+    app.run_once()
+    assert only(app).state == State.PUBLISHED
+
+
+@pytest.mark.parametrize("app", ['on_unknown = "resend"'], indirect=True)
+def test_unknown_without_lookup_resend_policy(app, feed_server, monkeypatch):
+    monkeypatch.setattr(fakes.FakeConnector, "can_lookup", False)
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [OutcomeUnknown("timeout")]
+    feed_server.add("p")
+    app.run_once()
+    make_due(app)
+    app.run_once()
+    assert only(app).state == State.PUBLISHED
+
+
+def test_duplicate_after_an_unknown_means_it_landed(app, feed_server, monkeypatch):
+    monkeypatch.setattr(fakes.FakeConnector, "lookup", lambda self, draft, key: None)
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script = [OutcomeUnknown("timeout"), DuplicateContent("HTTP 403: duplicate")]
+    feed_server.add("p")
+    app.run_once()
+    make_due(app)
+    app.run_once()
+    d = only(app)
+    assert d.state == State.PUBLISHED and "earlier attempt landed" in d.last_error
+
+
+def test_duplicate_on_first_attempt_fails(app, feed_server):
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [DuplicateContent("dup")]
+    feed_server.add("p")
+    app.run_once()
+    assert only(app).state == State.FAILED and "duplicate" in only(app).last_error
+
+
+def test_expired_lease_is_recovered_through_lookup(app, feed_server):
+    feed_server.add("p")
+    app.poll_due_feeds(force=True)
+    (claimed,) = app.store.claim_due("dead-daemon", utcnow(), -10,
+                                     target="alpha", limit=5, resolvable_unknown=True)  # fmt: skip
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).posts.append((claimed.key, claimed.draft))
+    app.run_once()  # recovers the lease → unknown, then resolves it by lookup
+    d = only(app)
+    assert d.state == State.PUBLISHED and len(fakes.PLATFORMS["alpha"].posts) == 1
+    outcomes = [e["outcome"] for e in reversed(log_entries(app.store, target="alpha"))]
+    assert outcomes == ["unknown", "published"]
+
+
+def test_a_dead_process_cannot_record_after_its_lease_was_taken(app, feed_server):
+    feed_server.add("p")
+    app.poll_due_feeds(force=True)
+    (claimed,) = app.store.claim_due("old", utcnow(), -10, target="alpha",
+                                     limit=5, resolvable_unknown=True)  # fmt: skip
+    app.store.recover_expired(utcnow())
+    from syndicator.models import Receipt
+
+    assert not app.store.mark_published(claimed, "old", Receipt("1"), utcnow(), duration_ms=1)
+
+
+@pytest.mark.parametrize("app", ["cap_per_hour = 2"], indirect=True)
+def test_hourly_cap_spaces_a_backlog_newest_first(app, feed_server):
+    for i in range(5):
+        feed_server.add(f"p{i}", age=timedelta(minutes=50 - i))
+    app.run_once()
+    alpha = fakes.PLATFORMS["alpha"].texts()
+    assert [t.splitlines()[0] for t in alpha] == ["Post p4", "Post p3"]
+    assert len(fakes.PLATFORMS["beta"].posts) == 5
+    app.run_once()
+    assert len(fakes.PLATFORMS["alpha"].posts) == 2
+
+
+@pytest.mark.parametrize("app", ['min_spacing = "1h"'], indirect=True)
+def test_min_spacing(app, feed_server):
+    feed_server.add("a")
+    feed_server.add("b")
+    app.run_once()
+    assert len(fakes.PLATFORMS["alpha"].posts) == 1
+
+
+def test_image_error_falls_back_to_text_and_says_why(app, feed_server, monkeypatch):
+    original = fakes.FakeConnector.publish
+
+    def publish(self, draft, *, key):
+        if draft.images:
+            raise MediaError("image too large: 50000x50000 pixels")
+        return original(self, draft, key=key)
+
+    monkeypatch.setattr(fakes.FakeConnector, "publish", publish)
+    feed_server.add("p", content='<img src="https://blog.example/a.jpg" alt="A">')
+    monkeypatch.setattr(fakes.FakeConnector, "prepare", lambda self, post: fakes.Draft(
+        text=post.title, link=post.url, images=(Image("https://blog.example/a.jpg", "A"),)))
+    app.run_once()
+    assert only(app).state == State.PUBLISHED
+    (key, draft) = fakes.PLATFORMS["alpha"].posts[0]
+    assert draft.images == () and "image dropped" in draft.notes[0]
+    assert "image_dropped" in [e["outcome"] for e in log_entries(app.store, target="alpha")]
+
+
+def test_connector_crash_is_treated_as_unknown_never_blindly_resent(app, feed_server, monkeypatch):
+    original = fakes.FakeConnector.publish
+
+    def publish(self, draft, *, key):
+        return 1 / 0 if self.context.target == "alpha" else original(self, draft, key=key)
+
+    monkeypatch.setattr(fakes.FakeConnector, "publish", publish)
+    feed_server.add("p")
+    app.run_once()
+    assert only(app).state == State.UNKNOWN and "ZeroDivisionError" in only(app).last_error
+    assert only(app, "beta").state == State.PUBLISHED
