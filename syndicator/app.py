@@ -42,14 +42,16 @@ class ImageLoader:
     def __call__(self, image: Image, limits: Limits) -> ImageFile:
         from syndicator.media import ImageCache, MediaPolicy
 
+        # One lock: target threads wanting the same image wait for the first download.
         with self._lock:
             if self._cache is None:
-                hosts = frozenset(self.settings.allow_private_hosts)
-                policy = MediaPolicy(allowed_private_hosts=hosts, user_agent=self.settings.user_agent)
+                policy = MediaPolicy(
+                    allowed_private_hosts=self.settings.allow_private_hosts,
+                    user_agent=self.settings.user_agent,
+                )
                 self._cache = ImageCache(policy)
-            cache = self._cache
-        assert isinstance(cache, ImageCache)
-        return cache.load(image, limits)
+            assert isinstance(self._cache, ImageCache)
+            return self._cache.load(image, limits)
 
 
 @dataclass

@@ -22,6 +22,11 @@ ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 SECRET_HINTS = ("token", "secret", "password", "key")
+CORE_KEYS = {
+    "mode", "state_dir", "database", "trial_until", "dispatch_interval", "lease", "user_agent",
+    "listen", "webhook_secret", "webhook_secret_file", "approval_webhook", "require_approval",
+}  # fmt: skip
+FEED_KEYS = {"name", "url", "interval", "backfill", "max_age", "timeout", "max_bytes"}
 TARGET_KEYS = {
     "type",
     "enabled",
@@ -143,6 +148,11 @@ class _Reader:
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
 
+    def reject_unknown(self, known: set[str]) -> None:
+        unknown = sorted(set(self.table) - known)
+        if unknown:
+            raise self.fail(unknown[0], "unknown key")
+
     def duration(self, key: str, default: float | None) -> float | None:
         value = self.get(key, (int, float, str), default)
         if value is None or isinstance(value, int | float):
@@ -225,6 +235,7 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     if unknown:
         raise ConfigError(f"{path}: unknown top-level table(s): {', '.join(sorted(unknown))}")
     core = _Reader(path, "syndicator", _table(data, "syndicator", path), secrets)
+    core.reject_unknown(CORE_KEYS)
     state_dir = Path(core.get("state_dir", str, "state")).expanduser()
     if not state_dir.is_absolute():
         state_dir = (path.parent / state_dir).resolve()
