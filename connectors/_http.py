@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,22 +83,32 @@ def _before_send(exc: requests.ConnectionError) -> bool:
 
 
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait, from Retry-After (seconds or HTTP date) or a reset epoch header."""
+    """Seconds to wait, from Retry-After (seconds or HTTP date) or a reset header.
+
+    Reset headers hold epoch seconds, delta seconds or, as Mastodon sends, an ISO-8601 time.
+    """
     now = time.time() if now is None else now
     value = headers.get("Retry-After")
     if value:
-        if value.strip().isdigit():
+        if value.strip().isascii() and value.strip().isdigit():
             return float(value)
         try:
             return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
         except (TypeError, ValueError):
             pass
     for name in RESET_HEADERS:
-        value = headers.get(name)
-        if value and value.strip().replace(".", "", 1).isdigit():
+        value = (headers.get(name) or "").strip()
+        if value.isascii() and value.replace(".", "", 1).isdigit():
             reset = float(value)
             # epoch seconds vs. delta seconds (IETF RateLimit headers use deltas)
             return max(0.0, reset - now) if reset > 1_000_000_000 else reset
+        if value:
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            return max(0.0, when.timestamp() - now)
     return None
 
 
@@ -134,4 +145,3 @@ def json_or_empty(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return {}
-

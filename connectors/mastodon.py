@@ -1,0 +1,263 @@
+"""Mastodon: one account on one instance, through the REST API with a bearer token.
+
+Statuses are posted with an `Idempotency-Key` (Mastodon keeps it for an hour), so a resend
+after an unknown outcome returns the first status instead of posting twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Any, ClassVar
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+
+import requests
+
+from connectors import _http
+from syndicator import render
+from syndicator.connector import ConnectorContext, Limits
+from syndicator.errors import AuthExpired, ConfigError, ConnectorError, RetryableError
+from syndicator.models import AccountInfo, Draft, Image, Post, Receipt
+
+log = logging.getLogger(__name__)
+
+VISIBILITIES = ("public", "unlisted", "private")
+ALT_MAX = 1500  # Mastodon's MediaAttachment::MAX_DESCRIPTION_LENGTH
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+}
+
+
+class Mastodon:
+    """A Mastodon account. Options: api_base, access_token, visibility, language,
+    max_characters, sensitive, spoiler_text."""
+
+    name: ClassVar[str] = "mastodon"
+    limits: ClassVar[Limits] = Limits(
+        500,
+        "chars",
+        url_length=23,
+        max_images=4,
+        max_image_bytes=16_000_000,
+        image_types=("image/jpeg", "image/png", "image/webp", "image/gif"),
+    )
+    secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
+    can_lookup: ClassVar[bool] = True
+    # Waits between polls of an upload still processing; their sum is also capped by the timeout.
+    poll_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
+
+    def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
+        """Validate options (ConfigError naming the key); no I/O."""
+        self.context = context
+        self.api_base = self._api_base(options.get("api_base"))
+        self.token = self._string(options, "access_token", required=True)
+        self.visibility = self._string(options, "visibility") or "public"
+        if self.visibility not in VISIBILITIES:
+            raise self._invalid("visibility", f"must be one of {', '.join(VISIBILITIES)}")
+        self.language = self._string(options, "language") or None
+        if self.language and not _LANGUAGE.fullmatch(self.language):
+            raise self._invalid("language", "must be an ISO 639 code such as 'en' or 'pt-BR'")
+        self.max_characters = options.get("max_characters", self.limits.max_chars)
+        if type(self.max_characters) is not int or self.max_characters < 1:
+            raise self._invalid("max_characters", "must be a positive integer")
+        self.sensitive = options.get("sensitive", False)
+        if not isinstance(self.sensitive, bool):
+            raise self._invalid("sensitive", "must be true or false")
+        self.spoiler_text = self._string(options, "spoiler_text")
+        # Mastodon counts the content warning in the same budget as the text.
+        budget = self.max_characters - len(self.spoiler_text)
+        if budget < 1:
+            raise self._invalid("spoiler_text", "leaves no room for the text")
+        self.text_limits = dataclasses.replace(self.limits, max_chars=budget)
+        self.session = _http.make_session(context.user_agent)
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def prepare(self, post: Post) -> Draft:
+        """The status text, up to four images and the status fields; pure."""
+        images = post.images[: self.limits.max_images]
+        fields: dict[str, Any] = {
+            "visibility": self.visibility,
+            "language": self.language or _primary_language(post.language),
+        }
+        if self.sensitive:
+            fields["sensitive"] = True
+        if self.spoiler_text:
+            fields["spoiler_text"] = self.spoiler_text
+        dropped = len(post.images) - len(images)
+        notes = (f"{dropped} image(s) over the limit of {len(images)} left out",) if dropped else ()
+        return Draft(
+            text=render.render(post, self.context.text, self.text_limits),
+            link=post.url,
+            images=images,
+            fields=fields,
+            notes=notes,
+        )
+
+    def publish(self, draft: Draft, *, key: str) -> Receipt:
+        """Upload the images, then post the status once, de-duplicated by `key`."""
+        media_ids = [self._upload(image) for image in draft.images]
+        data = [("status", draft.text), ("visibility", draft.fields.get("visibility", "public"))]
+        data += [("media_ids[]", media_id) for media_id in media_ids]
+        for name in ("language", "spoiler_text"):
+            if draft.fields.get(name):
+                data.append((name, draft.fields[name]))
+        if draft.fields.get("sensitive"):
+            data.append(("sensitive", "true"))
+        response = self._call(
+            "POST", "/api/v1/statuses", data=data, headers={"Idempotency-Key": key}
+        )
+        status = _object(response, "id")
+        log.info("target %s: posted status %s (key %s)", self.context.target, status["id"], key)
+        return Receipt(remote_id=str(status["id"]), url=status.get("url"))
+
+    def lookup(self, draft: Draft, *, key: str) -> Receipt | None:
+        """Find the draft's link among the account's 40 latest statuses."""
+        if not draft.link:
+            return None
+        account = _object(self._call("GET", "/api/v1/accounts/verify_credentials"), "id")
+        path = f"/api/v1/accounts/{quote(str(account['id']), safe='')}/statuses"
+        params = {"limit": 40, "exclude_reblogs": "true"}
+        statuses = _http.json_or_empty(self._call("GET", path, params=params))
+        wanted = _without_utm(draft.link)
+        for status in statuses if isinstance(statuses, list) else []:
+            hrefs = _hrefs(status.get("content") or "")
+            if wanted in {_without_utm(href) for href in hrefs}:
+                log.info("target %s: key %s found as %s", self.context.target, key, status["id"])
+                return Receipt(remote_id=str(status["id"]), url=status.get("url"))
+        return None
+
+    def check(self) -> AccountInfo:
+        """The account behind the token, and the instance's character limit."""
+        account = _object(self._call("GET", "/api/v1/accounts/verify_credentials"), "acct")
+        domain = urlsplit(self.api_base).netloc
+        details = []
+        try:
+            instance = _object(self._call("GET", "/api/v2/instance"), "domain")
+        except ConnectorError as exc:
+            details.append(f"instance configuration unavailable: {exc}")
+        else:
+            domain = instance["domain"]
+            statuses = (instance.get("configuration") or {}).get("statuses") or {}
+            limit = statuses.get("max_characters")
+            details.append(f"instance max_characters: {limit}; using {self.max_characters}")
+            if isinstance(limit, int) and limit < self.max_characters:
+                details.append("max_characters is above the instance's limit: posts may fail")
+        acct = account["acct"] if "@" in account["acct"] else f"{account['acct']}@{domain}"
+        return AccountInfo(account=f"@{acct}", details=tuple(details))
+
+    def _upload(self, image: Image) -> str:
+        """Upload one image (alt text as description); wait briefly if still processing."""
+        file = self.context.load_image(image, self.limits)
+        alt = file.alt or image.alt
+        data = {"description": alt[: ALT_MAX - 1] + "…" if len(alt) > ALT_MAX else alt}
+        files = {"file": ("image" + _EXTENSIONS.get(file.mime, ""), file.data, file.mime)}
+        # An upload that may have landed is only an orphan attachment, never a duplicate post.
+        response = self._call("POST", "/api/v2/media", data=data if alt else None, files=files)
+        media_id = str(_object(response, "id")["id"])
+        if response.status_code == 202:
+            self._wait_processed(media_id)
+        return media_id
+
+    def _wait_processed(self, media_id: str) -> None:
+        """Poll until the server has processed an upload; RetryableError past the timeout."""
+        deadline = time.monotonic() + self.context.timeout
+        for delay in self.poll_delays:
+            if time.monotonic() + delay > deadline:
+                break
+            time.sleep(delay)
+            path = f"/api/v1/media/{quote(media_id, safe='')}"
+            if self._call("GET", path).status_code == 200:
+                return
+        raise RetryableError(f"media {media_id}: still processing, try again later")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request; every call here is safe to repeat (statuses carry Idempotency-Key)."""
+        url = _http.join(self.api_base, path)
+        timeout = self.context.timeout
+        response = _http.send(self.session, method, url, timeout=timeout, idempotent=True, **kwargs)
+        if response.status_code < 400:
+            return response
+        body = _http.json_or_empty(response)
+        message = str(body.get("error", "")) if isinstance(body, dict) else ""
+        message = message.replace(self.token, "[redacted]")[:300]
+        if response.status_code == 403:  # missing scope, suspended or unapproved account
+            raise AuthExpired(f"{_http.describe(method, url)}: HTTP 403: {message}")
+        _http.raise_for(response, message, idempotent=True)
+        return response
+
+    def _api_base(self, value: Any) -> str:
+        """An https:// base URL (plain http only for loopback test servers)."""
+        if not isinstance(value, str) or not value.strip():
+            raise self._invalid("api_base", "is required (e.g. https://mastodon.social)")
+        parts = urlsplit(value.strip())
+        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+        if not secure or not parts.hostname or parts.query or parts.fragment:
+            raise self._invalid(
+                "api_base", "must be an https:// URL such as https://mastodon.social"
+            )
+        return urlunsplit(parts).rstrip("/")
+
+    def _string(self, options: Mapping[str, Any], key: str, *, required: bool = False) -> str:
+        """A string option; "" when absent and not required."""
+        value = options.get(key)
+        if value is None and not required:
+            return ""
+        if value is None:
+            raise self._invalid(key, "is required")
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self._invalid(key, "must be a non-empty string")
+        return value
+
+    def _invalid(self, key: str, problem: str) -> ConfigError:
+        """ConfigError naming the target and the key."""
+        return ConfigError(f"target {self.context.target!r} (mastodon): {key} {problem}")
+
+
+def _object(response: requests.Response, key: str) -> dict[str, Any]:
+    """The JSON object of a successful answer, which must hold `key`."""
+    body = _http.json_or_empty(response)
+    if not isinstance(body, dict) or key not in body:
+        where = _http.describe(response.request.method or "?", response.request.url or "")
+        raise RetryableError(f"{where}: unexpected answer without {key!r}")
+    return body
+
+
+def _primary_language(tag: str | None) -> str | None:
+    """'fr-FR' (a feed's language) -> 'fr', which every Mastodon version accepts."""
+    primary = re.split(r"[-_]", tag.strip())[0].lower() if tag else ""
+    return primary if _LANGUAGE.fullmatch(primary) else None
+
+
+def _without_utm(url: str) -> str:
+    """The URL without utm_* parameters, to match a posted link against the post's URL."""
+    parts = urlsplit(url)
+    query = [p for p in parts.query.split("&") if p and not unquote_plus(p).startswith("utm_")]
+    return urlunsplit(parts._replace(query="&".join(query)))
+
+
+def _hrefs(content: str) -> list[str]:
+    """Link targets in a status's HTML content (entities already decoded)."""
+    collector = _HrefCollector()
+    collector.feed(content)
+    return collector.hrefs
+
+
+class _HrefCollector(HTMLParser):
+    """Collects `<a href>` values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.hrefs += [value for name, value in attrs if name == "href" and value]

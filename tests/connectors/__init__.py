@@ -1,0 +1,1 @@
+"""Connector tests: each against a local server speaking the platform's API."""
