@@ -24,8 +24,15 @@ DEFAULT_CONFIG = "/etc/syndicator/config.toml"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", envvar="SYNDICATOR_CONFIG", default=DEFAULT_CONFIG,
-              show_default=True, type=click.Path(dir_okay=False), help="Config file (TOML).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="SYNDICATOR_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Config file (TOML).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for DEBUG).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: int) -> None:
@@ -96,14 +103,18 @@ def run(ctx: click.Context, once: bool) -> None:
 
 
 @cli.command()
-@click.option("--online", is_flag=True, help="Also ask every platform whether the credentials work.")
+@click.option(
+    "--online", is_flag=True, help="Also ask every platform whether the credentials work."
+)
 @click.pass_context
 def check(ctx: click.Context, online: bool) -> None:
     """Validate the config (and with --online, every target's credentials)."""
     app = build_app(ctx)
     try:
-        click.echo(f"{app.settings.path}: OK — {len(app.settings.feeds)} feed(s), "
-                   f"{len(app.connectors)} enabled target(s), mode {app.settings.mode}")
+        click.echo(
+            f"{app.settings.path}: OK — {len(app.settings.feeds)} feed(s), "
+            f"{len(app.connectors)} enabled target(s), mode {app.settings.mode}"
+        )
         if not online:
             return
         failures = 0
@@ -136,10 +147,15 @@ def preview(ctx: click.Context) -> None:
     try:
         for feed in app.settings.feeds:
             try:
-                fetched = feedmod.fetch(feed.url, timeout=feed.timeout, max_bytes=feed.max_bytes,
-                                        user_agent=app.settings.user_agent)
-                parsed = feedmod.parse(feed.name, fetched.body or b"", headers=fetched.headers,
-                                       base_url=fetched.url)
+                fetched = feedmod.fetch(
+                    feed.url,
+                    timeout=feed.timeout,
+                    max_bytes=feed.max_bytes,
+                    user_agent=app.settings.user_agent,
+                )
+                parsed = feedmod.parse(
+                    feed.name, fetched.body or b"", headers=fetched.headers, base_url=fetched.url
+                )
             except FeedError as exc:
                 click.echo(f"feed {feed.name}: {exc}", err=True)
                 continue
@@ -172,20 +188,31 @@ def queue() -> None:
 @click.option("--before", type=int, help="Page: deliveries with an id below this.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def queue_list(ctx: click.Context, state: str | None, target: str | None, limit: int,
-               before: int | None, as_json: bool) -> None:
+def queue_list(
+    ctx: click.Context,
+    state: str | None,
+    target: str | None,
+    limit: int,
+    before: int | None,
+    as_json: bool,
+) -> None:
     """List deliveries, newest first. Unknown outcomes are flagged: they need a look."""
     from syndicator import output, queries
 
     with opened_store(ctx) as (_, store):
-        rows = queries.list_deliveries(store, state=state, target=target, limit=limit, before_id=before)
+        rows = queries.list_deliveries(
+            store, state=state, target=target, limit=limit, before_id=before
+        )
         if as_json:
             click.echo(json.dumps([output.delivery_json(d) for d in rows], indent=2))
             return
         output.print_deliveries(rows)
         unknown = queries.list_deliveries(store, state="unknown", limit=1)
         if unknown and state != "unknown":
-            click.echo("\n! Some deliveries have an unknown outcome: `syndicator queue list --state unknown`")
+            click.echo(
+                "\n! Some deliveries have an unknown outcome: "
+                "`syndicator queue list --state unknown`"
+            )
 
 
 @queue.command("show")
@@ -200,8 +227,10 @@ def queue_show(ctx: click.Context, delivery_id: int, as_json: bool) -> None:
         delivery = _get(store, delivery_id)
         entries = queries.log_entries(store, delivery_id=delivery_id, limit=100)
         if as_json:
-            data = output.delivery_json(delivery) | {"payload": delivery.payload,
-                                                         "log": [output.jsonable(e) for e in entries]}
+            data = output.delivery_json(delivery) | {
+                "payload": delivery.payload,
+                "log": [output.jsonable(e) for e in entries],
+            }
             click.echo(json.dumps(data, indent=2, ensure_ascii=False))
             return
         output.print_delivery(delivery, entries)
@@ -227,8 +256,11 @@ def _human_action(ctx: click.Context, ids: tuple[int, ...], action: str, verb: s
                 click.echo(f"delivery {delivery_id} ({delivery.target}): {verb}")
             else:
                 failed += 1
-                click.echo(f"delivery {delivery_id} ({delivery.target}): cannot be {verb} "
-                           f"from state {delivery.state}", err=True)
+                click.echo(
+                    f"delivery {delivery_id} ({delivery.target}): cannot be {verb} "
+                    f"from state {delivery.state}",
+                    err=True,
+                )
         if failed:
             sys.exit(1)
 
@@ -255,8 +287,9 @@ def queue_cancel(ctx: click.Context, ids: tuple[int, ...]) -> None:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def log_cmd(ctx: click.Context, target: str | None, post_guid: str | None, limit: int,
-            as_json: bool) -> None:
+def log_cmd(
+    ctx: click.Context, target: str | None, post_guid: str | None, limit: int, as_json: bool
+) -> None:
     """The publish log: one row per attempt, newest first."""
     from syndicator import output, queries
 
@@ -264,13 +297,125 @@ def log_cmd(ctx: click.Context, target: str | None, post_guid: str | None, limit
         post_ids = store.find_posts(post_guid) if post_guid else None
         entries = queries.log_entries(store, target=target, post_ids=post_ids, limit=limit)
         if as_json:
-            click.echo(json.dumps([output.jsonable(e) for e in entries], indent=2, ensure_ascii=False))
+            click.echo(
+                json.dumps([output.jsonable(e) for e in entries], indent=2, ensure_ascii=False)
+            )
         else:
             output.print_log(entries)
 
 
+# -- approval ----------------------------------------------------------------------------------
+
+
+def _select(
+    store: Store, ids: tuple[int, ...], post: str | None, everything: bool
+) -> tuple[int, ...]:
+    """Delivery ids from explicit ids, a post's guid/URL, or every delivery awaiting approval."""
+    from syndicator import queries
+
+    if ids:
+        return ids
+    if not post and not everything:
+        raise click.UsageError("give delivery IDs, --post GUID or --all")
+    post_ids = store.find_posts(post) if post else None
+    if post and not post_ids:
+        raise click.ClickException(f"no post with guid or URL {post!r}")
+    rows = queries.list_deliveries(
+        store, state="awaiting_approval", post_ids=post_ids, limit=10_000
+    )
+    return tuple(d.id for d in rows)
+
+
+def _approval_command(action: str, verb: str, doc: str) -> None:
+    @cli.command(action, help=doc)
+    @click.argument("ids", type=int, nargs=-1)
+    @click.option("--post", help="Every delivery of this post (guid or URL).")
+    @click.option("--all", "everything", is_flag=True, help="Everything awaiting approval.")
+    @click.pass_context
+    def command(
+        ctx: click.Context, ids: tuple[int, ...], post: str | None, everything: bool
+    ) -> None:
+        with opened_store(ctx) as (_, store):
+            selected = _select(store, ids, post, everything)
+        if not selected:
+            click.echo("nothing awaits approval")
+            return
+        _human_action(ctx, selected, action, verb)
+
+
+_approval_command(
+    "approve", "approved", "Approve deliveries: their exact payload may now be published."
+)
+_approval_command("reject", "rejected", "Reject deliveries awaiting approval (they are cancelled).")
+
+
 @cli.command()
-@click.option("--state-dir", default="demo-state", show_default=True, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def pending(ctx: click.Context, as_json: bool) -> None:
+    """What awaits approval, with the exact text each platform will get."""
+    from syndicator import output, queries
+
+    with opened_store(ctx) as (_, store):
+        rows = queries.list_deliveries(store, state="awaiting_approval", limit=1000)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [output.delivery_json(d) | {"payload": d.payload} for d in rows],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    if not rows:
+        click.echo("nothing awaits approval")
+    for d in rows:
+        click.echo(f"\ndelivery {d.id}: {d.post_title or d.post_url} → {d.target}")
+        if d.draft:
+            output.print_draft(d.target, d.draft)
+    if rows:
+        click.echo("\napprove with `syndicator approve ID...`, `--post GUID` or `--all`")
+
+
+# -- status ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Feeds, targets (paused and why), queue counts, trial period, live daemons."""
+    from syndicator import output
+    from syndicator.health import collect
+
+    with opened_store(ctx) as (loaded, store):
+        report = collect(loaded, store)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        output.print_status(report)
+
+
+@cli.command()
+@click.argument("target")
+@click.pass_context
+def resume(ctx: click.Context, target: str) -> None:
+    """Lift a target's pause (after renewing its token, say); its deliveries go out again."""
+    with opened_store(ctx) as (loaded, store):
+        try:
+            loaded.target(target)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        from syndicator.models import utcnow
+
+        store.resume_target(target, utcnow())
+    click.echo(f"target {target}: resumed")
+
+
+@cli.command()
+@click.option(
+    "--state-dir", default="demo-state", show_default=True, type=click.Path(file_okay=False)
+)
 @click.pass_context
 def demo(ctx: click.Context, state_dir: str) -> None:
     """Dry-run the bundled sample feed against every platform; shows what would be published."""

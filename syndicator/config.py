@@ -23,9 +23,19 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 SECRET_HINTS = ("token", "secret", "password", "key")
 CORE_KEYS = {
-    "mode", "state_dir", "database", "trial_until", "dispatch_interval", "lease", "user_agent",
-    "listen", "webhook_secret", "webhook_secret_file", "approval_webhook", "require_approval",
-}  # fmt: skip
+    "mode",
+    "state_dir",
+    "database",
+    "trial_until",
+    "dispatch_interval",
+    "lease",
+    "user_agent",
+    "listen",
+    "webhook_secret",
+    "webhook_secret_file",
+    "approval_webhook",
+    "require_approval",
+}
 FEED_KEYS = {"name", "url", "interval", "backfill", "max_age", "timeout", "max_bytes"}
 TARGET_KEYS = {
     "type",

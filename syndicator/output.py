@@ -25,13 +25,25 @@ def jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
     """The documented `queue list --json` object."""
-    return jsonable({
-        "id": d.id, "post_guid": d.post_guid, "post_url": d.post_url, "post_title": d.post_title,
-        "feed": d.post_feed, "target": d.target, "state": d.state.value, "dry_run": d.dry_run,
-        "attempts": d.attempts, "next_attempt_at": d.next_attempt_at, "remote_id": d.remote_id,
-        "remote_url": d.remote_url, "last_error": d.last_error, "created_at": d.created_at,
-        "updated_at": d.updated_at,
-    })  # fmt: skip
+    return jsonable(
+        {
+            "id": d.id,
+            "post_guid": d.post_guid,
+            "post_url": d.post_url,
+            "post_title": d.post_title,
+            "feed": d.post_feed,
+            "target": d.target,
+            "state": d.state.value,
+            "dry_run": d.dry_run,
+            "attempts": d.attempts,
+            "next_attempt_at": d.next_attempt_at,
+            "remote_id": d.remote_id,
+            "remote_url": d.remote_url,
+            "last_error": d.last_error,
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        }
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -59,17 +71,32 @@ def print_deliveries(rows: Sequence[Delivery]) -> None:
         return
     table(
         ["ID", "STATE", "TARGET", "TRIES", "UPDATED", "POST", "RESULT"],
-        [[d.id, STATE_MARK.get(d.state, " ") + d.state, d.target, d.attempts, d.updated_at,
-          d.post_title or d.post_url, d.remote_url or d.last_error] for d in rows],
-    )  # fmt: skip
+        [
+            [
+                d.id,
+                STATE_MARK.get(d.state, " ") + d.state,
+                d.target,
+                d.attempts,
+                d.updated_at,
+                d.post_title or d.post_url,
+                d.remote_url or d.last_error,
+            ]
+            for d in rows
+        ],
+    )
 
 
 def print_delivery(d: Delivery, log: Sequence[dict[str, Any]]) -> None:
     click.echo(f"delivery {d.id}: {d.state}{' (dry-run)' if d.dry_run else ''}")
-    for label, value in [("post", f"{d.post_title} <{d.post_url}>"), ("guid", d.post_guid),
-                         ("target", d.target), ("attempts", d.attempts),
-                         ("next attempt", d.next_attempt_at), ("remote", d.remote_url or d.remote_id),
-                         ("last error", d.last_error)]:  # fmt: skip
+    for label, value in [
+        ("post", f"{d.post_title} <{d.post_url}>"),
+        ("guid", d.post_guid),
+        ("target", d.target),
+        ("attempts", d.attempts),
+        ("next attempt", d.next_attempt_at),
+        ("remote", d.remote_url or d.remote_id),
+        ("last error", d.last_error),
+    ]:
         click.echo(f"  {label:13} {_cell(value)}")
     if d.draft:
         print_draft(d.target, d.draft)
@@ -100,9 +127,19 @@ def print_log(entries: Sequence[dict[str, Any]]) -> None:
         return
     table(
         ["AT", "DELIVERY", "TARGET", "OUTCOME", "MS", "POST", "DETAIL"],
-        [[e["at"], e["delivery_id"], e["target"], e["outcome"] + (" (dry)" if e["dry_run"] else ""),
-          e["duration_ms"], e["post_title"], e["remote_url"] or e["error"]] for e in entries],
-    )  # fmt: skip
+        [
+            [
+                e["at"],
+                e["delivery_id"],
+                e["target"],
+                e["outcome"] + (" (dry)" if e["dry_run"] else ""),
+                e["duration_ms"],
+                e["post_title"],
+                e["remote_url"] or e["error"],
+            ]
+            for e in entries
+        ],
+    )
 
 
 def print_round(app: Any, polls: Sequence[Any], counts: Counter[str]) -> None:
@@ -110,13 +147,57 @@ def print_round(app: Any, polls: Sequence[Any], counts: Counter[str]) -> None:
     from syndicator import queries
 
     for p in polls:
-        status = p.error or ("not modified" if p.not_modified else
-                             f"{p.new_posts} new, {p.edited_posts} edited, {p.deliveries} deliveries")  # fmt: skip
+        status = p.error or (
+            "not modified"
+            if p.not_modified
+            else f"{p.new_posts} new, {p.edited_posts} edited, {p.deliveries} deliveries"
+        )
         click.echo(f"feed {p.feed}: {status}")
     shown = queries.list_deliveries(app.store, limit=200)
     recent = [d for d in shown if d.state in ("dry_run", "published") and d.draft]
     for d in sorted(recent, key=lambda d: (d.target, d.id))[:50]:
-        click.echo(f"\n[{d.target}] {'would publish' if d.state == 'dry_run' else 'published'}"
-                   f" (delivery {d.id}):")  # fmt: skip
+        click.echo(
+            f"\n[{d.target}] {'would publish' if d.state == 'dry_run' else 'published'}"
+            f" (delivery {d.id}):"
+        )
         print_draft(d.target, d.draft)  # type: ignore[arg-type]
     click.echo(f"\ndispatch: {json.dumps(dict(counts)) if counts else 'nothing due'}")
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """The human view of `status`."""
+    trial = report["trial"]
+    mode = report["mode"]
+    if trial["active"]:
+        mode += f" — TRIAL until {trial['until']:%Y-%m-%d %H:%M} UTC: nothing is really posted"
+    elif trial["until"]:
+        mode += f" (trial ended {trial['until']:%Y-%m-%d})"
+    click.echo(f"mode: {mode}")
+    click.echo("\nfeeds:")
+    table(
+        ["NAME", "LAST POLL", "NEXT POLL", "LAST ERROR"],
+        [
+            [f["name"], f["last_poll_at"], f["next_poll_at"], f["last_error"] or "ok"]
+            for f in report["feeds"]
+        ],
+    )
+    click.echo("\ntargets:")
+    rows = []
+    for t in report["targets"]:
+        status = t["status"] + (" (dry-run)" if t["dry_run"] else "")
+        if t["paused_until"]:
+            status += f" until {t['paused_until']:%Y-%m-%d %H:%M}: {t['pause_reason']}"
+        queue = ", ".join(f"{n} {s}" for s, n in sorted(t["queue"].items())) or "-"
+        rows.append([t["name"], t["type"], queue, status])
+    table(["NAME", "TYPE", "QUEUE", "STATUS"], rows)
+    queue = ", ".join(f"{n} {s}" for s, n in sorted(report["queue"].items())) or "empty"
+    click.echo(f"\nqueue: {queue}")
+    if report["queue"].get("unknown"):
+        click.echo("! deliveries with an unknown outcome: `syndicator queue list --state unknown`")
+    daemons = report["daemons"]
+    click.echo(f"\ndaemons alive: {len(daemons)}")
+    for d in daemons:
+        click.echo(
+            f"  {d['id']}  heartbeat {_cell(d['heartbeat_at'])}  holds {d['held']} "
+            f"deliveries, feeds {', '.join(d['feeds']) or '-'}"
+        )

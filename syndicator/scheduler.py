@@ -120,7 +120,8 @@ class Daemon:
             for state, count in states.items():
                 totals[state] = totals.get(state, 0) + count
         shown = ", ".join(f"{count} {state}" for state, count in sorted(totals.items()))
-        return f"{len(self.app.settings.feeds)} feeds, {len(self.app.connectors)} targets; {shown or 'queue empty'}"
+        sizes = f"{len(self.app.settings.feeds)} feeds, {len(self.app.connectors)} targets"
+        return f"{sizes}; {shown or 'queue empty'}"
 
     # -- life cycle --------------------------------------------------------------------------
 

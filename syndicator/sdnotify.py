@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -21,10 +22,8 @@ class Notifier:
             return
         message = "\n".join(f"{k}={v}" for k, v in fields.items()).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
+            with contextlib.suppress(OSError):  # systemd gone (shutdown): nothing to do
                 sock.sendto(message, self.address)
-            except OSError:
-                pass  # systemd gone (shutdown): nothing useful to do
 
     def watchdog_interval(self) -> float | None:
         """Half the watchdog period systemd expects pings within, or None when disabled."""

@@ -521,7 +521,11 @@ class Store:
         """publishing → the state it was claimed from, untouched (its target just paused)."""
         with self._write() as conn:
             return self._leave_publishing(
-                conn, delivery, owner, now, state=delivery.claimed_from or State.PENDING.value,
+                conn,
+                delivery,
+                owner,
+                now,
+                state=delivery.claimed_from or State.PENDING.value,
                 attempts=deliveries.c.attempts - 1,
             )
 
@@ -758,9 +762,16 @@ class Store:
         with self._write() as conn:
             self._touch_target(conn, name, paused_until=until, pause_reason=reason)
 
-    def resume_target(self, name: str) -> None:
+    def resume_target(self, name: str, now: datetime) -> None:
+        """Lift a pause; the deliveries it held back are due at once."""
         with self._write() as conn:
             self._touch_target(conn, name, paused_until=None, pause_reason=None)
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.target == name, deliveries.c.state == State.PENDING.value)
+                .where(deliveries.c.next_attempt_at > now)
+                .values(next_attempt_at=now, updated_at=now)
+            )
 
     def target_state(self, name: str) -> TargetState:
         with self._read() as conn:

@@ -52,8 +52,14 @@ class FeedServer:
     def url(self) -> str:
         return self.server.url_for("/feed.xml")
 
-    def add(self, guid: str, title: str | None = None, *, age: timedelta = timedelta(hours=1),
-            **kw: object) -> Entry:  # fmt: skip
+    def add(
+        self,
+        guid: str,
+        title: str | None = None,
+        *,
+        age: timedelta = timedelta(hours=1),
+        **kw: object,
+    ) -> Entry:
         entry = Entry(guid=guid, title=title or f"Post {guid}", published=utcnow() - age, **kw)  # type: ignore[arg-type]
         self.entries.insert(0, entry)
         return entry
@@ -68,8 +74,9 @@ class FeedServer:
         if request.headers.get("If-None-Match") == etag:
             self.conditional_hits += 1
             return Response(status=304, headers={"ETag": etag})
-        return Response(body, content_type="application/rss+xml; charset=UTF-8",
-                        headers={"ETag": etag})  # fmt: skip
+        return Response(
+            body, content_type="application/rss+xml; charset=UTF-8", headers={"ETag": etag}
+        )
 
 
 @pytest.fixture
@@ -102,7 +109,9 @@ def write_config(tmp_path: Path, database_url: str):
 
     def write(text: str, name: str = "config.toml") -> Path:
         path = tmp_path / name
-        path.write_text(text.replace("{db}", database_url).replace("{state}", str(tmp_path / "state")))
+        path.write_text(
+            text.replace("{db}", database_url).replace("{state}", str(tmp_path / "state"))
+        )
         return path
 
     return write

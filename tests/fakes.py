@@ -46,8 +46,9 @@ class FakeConnector:
         self.context = context
 
     def prepare(self, post: Post) -> Draft:
-        return Draft(text=render(post, self.context.text, self.limits), link=post.url,
-                     images=post.images[:1])  # fmt: skip
+        return Draft(
+            text=render(post, self.context.text, self.limits), link=post.url, images=post.images[:1]
+        )
 
     def publish(self, draft: Draft, *, key: str) -> Receipt:
         with self.platform.lock:

@@ -38,33 +38,56 @@ def test_defaults(tmp_path):
 
 
 def test_durations(tmp_path):
-    s = load(tmp_path, BASE.replace('url = "https://blog.example/feed/"',
-                                    'url = "https://b.example/"\ninterval = "15m"\nmax_age = "2d"'))
+    s = load(
+        tmp_path,
+        BASE.replace(
+            'url = "https://blog.example/feed/"',
+            'url = "https://b.example/"\ninterval = "15m"\nmax_age = "2d"',
+        ),
+    )
     assert s.feeds[0].interval == 900 and s.feeds[0].max_age == 172800
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (("[syndicator]", '[syndicator]\nmode = "yolo"'), "[syndicator] mode: must be one of live, dry-run"),
+        (
+            ("[syndicator]", '[syndicator]\nmode = "yolo"'),
+            "[syndicator] mode: must be one of live, dry-run",
+        ),
         (("[syndicator]", '[syndicator]\nmoed = "live"'), "[syndicator] moed: unknown key"),
         (('url = "https://blog.example/feed/"', 'url = "ftp://x"'), "[feeds #1] url: an http"),
-        (('url = "https://blog.example/feed/"', 'url = "https://x"\ninterval = "soon"'),
-         "[feeds #1] interval: expected seconds or a duration"),
-        (('url = "https://blog.example/feed/"', 'url = "https://x"\nbackfill = "3"'),
-         "[feeds #1] backfill: expected int, got str '3'"),
-        (('url = "https://blog.example/feed/"', 'url = "https://x"\nbackfill = true'),
-         "[feeds #1] backfill: expected int, got bool"),
-        (('url = "https://blog.example/feed/"', 'url = "https://x"\nbakfill = 3'),
-         "[feeds #1] bakfill: unknown key"),
-        (('type = "fake"', 'type = 3'), "[targets.masto] type: expected str"),
-        (('type = "fake"', 'type = "fake"\non_unknown = "maybe"'),
-         "[targets.masto] on_unknown: must be one of hold, resend"),
+        (
+            ('url = "https://blog.example/feed/"', 'url = "https://x"\ninterval = "soon"'),
+            "[feeds #1] interval: expected seconds or a duration",
+        ),
+        (
+            ('url = "https://blog.example/feed/"', 'url = "https://x"\nbackfill = "3"'),
+            "[feeds #1] backfill: expected int, got str '3'",
+        ),
+        (
+            ('url = "https://blog.example/feed/"', 'url = "https://x"\nbackfill = true'),
+            "[feeds #1] backfill: expected int, got bool",
+        ),
+        (
+            ('url = "https://blog.example/feed/"', 'url = "https://x"\nbakfill = 3'),
+            "[feeds #1] bakfill: unknown key",
+        ),
+        (('type = "fake"', "type = 3"), "[targets.masto] type: expected str"),
+        (
+            ('type = "fake"', 'type = "fake"\non_unknown = "maybe"'),
+            "[targets.masto] on_unknown: must be one of hold, resend",
+        ),
         (('type = "fake"', 'type = "fake"\nmax_attempts = 0'), "max_attempts: must be at least 1"),
-        (('[syndicator]', '[syndicator]\ntrial_until = "next week"'), "trial_until: expected a date"),
-        (('[syndicator]', '[sindicator]'), "unknown top-level table(s): sindicator"),
-        (('type = "fake"', 'type = "fake"\ntoken = "${SYNDICATOR_TEST_UNSET_VAR}"'),
-         "[targets.masto] token: environment variable SYNDICATOR_TEST_UNSET_VAR is not set"),
+        (
+            ("[syndicator]", '[syndicator]\ntrial_until = "next week"'),
+            "trial_until: expected a date",
+        ),
+        (("[syndicator]", "[sindicator]"), "unknown top-level table(s): sindicator"),
+        (
+            ('type = "fake"', 'type = "fake"\ntoken = "${SYNDICATOR_TEST_UNSET_VAR}"'),
+            "[targets.masto] token: environment variable SYNDICATOR_TEST_UNSET_VAR is not set",
+        ),
     ],
 )
 def test_bad_configs_name_file_and_key(tmp_path, change, message):
@@ -86,8 +109,9 @@ def test_secrets_from_env_and_file_are_collected_for_redaction(tmp_path, monkeyp
     (tmp_path / "creds").mkdir()
     (tmp_path / "creds" / "tok").write_text("file-secret-value\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
-    text = BASE.replace('platform = "p"', 'platform = "p"\ntoken = "${TEST_TOKEN}"\n'
-                        'app_secret_file = "tok"')
+    text = BASE.replace(
+        'platform = "p"', 'platform = "p"\ntoken = "${TEST_TOKEN}"\napp_secret_file = "tok"'
+    )
     s = load(tmp_path, text)
     assert s.targets[0].options["token"] == "env-secret-value"
     assert s.targets[0].options["app_secret"] == "file-secret-value"
@@ -116,8 +140,14 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
     for name in ("facebook-page-token", "linkedin-token"):
         (tmp_path / name).write_text("file-token-value")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    for var in ("MASTODON_TOKEN", "X_API_KEY", "X_API_SECRET", "X_ACCESS_TOKEN",
-                "X_ACCESS_TOKEN_SECRET", "BLUESKY_APP_PASSWORD"):  # fmt: skip
+    for var in (
+        "MASTODON_TOKEN",
+        "X_API_KEY",
+        "X_API_SECRET",
+        "X_ACCESS_TOKEN",
+        "X_ACCESS_TOKEN_SECRET",
+        "BLUESKY_APP_PASSWORD",
+    ):
         monkeypatch.setenv(var, "x" * 12)
     path = Path(__file__).resolve().parents[1] / "config.example.toml"
     text = path.read_text()

@@ -61,8 +61,11 @@ def make_due(app: App) -> None:
     """Fast-forward: every waiting delivery is due, every pause is over."""
     past = utcnow() - timedelta(seconds=1)
     with app.store.engine.begin() as conn:
-        conn.execute(sa.update(deliveries).where(deliveries.c.next_attempt_at.is_not(None))
-                     .values(next_attempt_at=past))  # fmt: skip
+        conn.execute(
+            sa.update(deliveries)
+            .where(deliveries.c.next_attempt_at.is_not(None))
+            .values(next_attempt_at=past)
+        )
         conn.execute(sa.update(targets).values(paused_until=None, pause_reason=None))
 
 
@@ -92,7 +95,10 @@ def test_retryable_error_retries_then_publishes_once(app, feed_server):
     assert only(app).state == State.PUBLISHED
     assert len(fakes.PLATFORMS["alpha"].posts) == 1
     assert [e["outcome"] for e in reversed(log_entries(app.store, target="alpha"))] == [
-        "retry", "retry", "published"]  # fmt: skip
+        "retry",
+        "retry",
+        "published",
+    ]
 
 
 def test_max_attempts_then_failed_with_reason_and_queue_retry(app, feed_server):
@@ -102,7 +108,7 @@ def test_max_attempts_then_failed_with_reason_and_queue_retry(app, feed_server):
         app.run_once()
         make_due(app)
     d = only(app)
-    assert d.state == State.FAILED and "gave up after 3 attempts: HTTP 503: busy" == d.last_error
+    assert d.state == State.FAILED and d.last_error == "gave up after 3 attempts: HTTP 503: busy"
     assert app.store.retry(d.id, utcnow())
     app.run_once()
     assert only(app).state == State.PUBLISHED and len(fakes.PLATFORMS["alpha"].posts) == 1
@@ -218,9 +224,12 @@ def test_duplicate_on_first_attempt_fails(app, feed_server):
 def test_expired_lease_is_recovered_through_lookup(app, feed_server):
     feed_server.add("p")
     app.poll_due_feeds(force=True)
-    (claimed,) = app.store.claim_due("dead-daemon", utcnow(), -10,
-                                     target="alpha", limit=5, resolvable_unknown=True)  # fmt: skip
-    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).posts.append((claimed.key, claimed.draft))
+    (claimed,) = app.store.claim_due(
+        "dead-daemon", utcnow(), -10, target="alpha", limit=5, resolvable_unknown=True
+    )
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).posts.append(
+        (claimed.key, claimed.draft)
+    )
     app.run_once()  # recovers the lease → unknown, then resolves it by lookup
     d = only(app)
     assert d.state == State.PUBLISHED and len(fakes.PLATFORMS["alpha"].posts) == 1
@@ -231,8 +240,9 @@ def test_expired_lease_is_recovered_through_lookup(app, feed_server):
 def test_a_dead_process_cannot_record_after_its_lease_was_taken(app, feed_server):
     feed_server.add("p")
     app.poll_due_feeds(force=True)
-    (claimed,) = app.store.claim_due("old", utcnow(), -10, target="alpha",
-                                     limit=5, resolvable_unknown=True)  # fmt: skip
+    (claimed,) = app.store.claim_due(
+        "old", utcnow(), -10, target="alpha", limit=5, resolvable_unknown=True
+    )
     app.store.recover_expired(utcnow())
     from syndicator.models import Receipt
 
@@ -269,8 +279,13 @@ def test_image_error_falls_back_to_text_and_says_why(app, feed_server, monkeypat
 
     monkeypatch.setattr(fakes.FakeConnector, "publish", publish)
     feed_server.add("p", content='<img src="https://blog.example/a.jpg" alt="A">')
-    monkeypatch.setattr(fakes.FakeConnector, "prepare", lambda self, post: fakes.Draft(
-        text=post.title, link=post.url, images=(Image("https://blog.example/a.jpg", "A"),)))
+    monkeypatch.setattr(
+        fakes.FakeConnector,
+        "prepare",
+        lambda self, post: fakes.Draft(
+            text=post.title, link=post.url, images=(Image("https://blog.example/a.jpg", "A"),)
+        ),
+    )
     app.run_once()
     assert only(app).state == State.PUBLISHED
     (key, draft) = fakes.PLATFORMS["alpha"].posts[0]

@@ -148,7 +148,9 @@ def test_conditional_get_is_used(make_app, feed_server):
     assert polls[0].not_modified and feed_server.conditional_hits == 1
 
 
-def test_crash_between_storing_a_post_and_fanning_out_loses_nothing(make_app, feed_server, monkeypatch):
+def test_crash_between_storing_a_post_and_fanning_out_loses_nothing(
+    make_app, feed_server, monkeypatch
+):
     app = make_app(mode="live")
     app.run_once()
     feed_server.add("fragile")
@@ -169,5 +171,7 @@ def test_unique_delivery_per_post_and_target(make_app, feed_server):
     delivery = list_deliveries(app.store, target="alpha")[0]
     from syndicator.models import utcnow
 
-    again = app.store.create_delivery(delivery.post_id, "alpha", State.PENDING, dry_run=True, now=utcnow())
+    again = app.store.create_delivery(
+        delivery.post_id, "alpha", State.PENDING, dry_run=True, now=utcnow()
+    )
     assert again is None
