@@ -12,6 +12,7 @@ from typing import Any
 from syndicator.config import Settings, TargetSettings
 from syndicator.connector import Connector, ConnectorContext, ImageLoader, Limits
 from syndicator.errors import ConfigError
+from syndicator.render import validate_template
 
 GROUP = "syndicator.connectors"
 REQUIRED = ("name", "limits", "secret_keys", "can_lookup", "prepare", "publish", "lookup", "check")
@@ -68,6 +69,7 @@ def build(
 
 def build_one(settings: Settings, target: TargetSettings, load_image: Any) -> Connector:
     try:
+        validate_template(target.text.template)
         cls = load_class(target.type)
         context = ConnectorContext(
             target=target.name,
