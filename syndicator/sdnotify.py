@@ -21,9 +21,9 @@ class Notifier:
         if not self.address:
             return
         message = "\n".join(f"{k}={v}" for k, v in fields.items()).encode()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            with contextlib.suppress(OSError):  # systemd gone (shutdown): nothing to do
-                sock.sendto(message, self.address)
+        # OSError: systemd is gone (shutting down); there is nothing useful to do
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+            sock.sendto(message, self.address)
 
     def watchdog_interval(self) -> float | None:
         """Half the watchdog period systemd expects pings within, or None when disabled."""
