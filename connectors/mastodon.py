@@ -112,8 +112,14 @@ class Mastodon:
                 data.append((name, draft.fields[name]))
         if draft.fields.get("sensitive"):
             data.append(("sensitive", "true"))
+        # Not treated as idempotent: Mastodon keeps keys for one hour only, so a failure after
+        # sending becomes OutcomeUnknown and the core looks the post up before resending.
         response = self._call(
-            "POST", "/api/v1/statuses", data=data, headers={"Idempotency-Key": key}
+            "POST",
+            "/api/v1/statuses",
+            data=data,
+            headers={"Idempotency-Key": key},
+            idempotent=False,
         )
         status = _object(response, "id")
         log.info("target %s: posted status %s (key %s)", self.context.target, status["id"], key)
@@ -179,11 +185,15 @@ class Mastodon:
                 return
         raise RetryableError(f"media {media_id}: still processing, try again later")
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """One request; every call here is safe to repeat (statuses carry Idempotency-Key)."""
+    def _call(
+        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+    ) -> requests.Response:
+        """One request, errors mapped to the core's kinds and the token kept out of them."""
         url = _http.join(self.api_base, path)
         timeout = self.context.timeout
-        response = _http.send(self.session, method, url, timeout=timeout, idempotent=True, **kwargs)
+        response = _http.send(
+            self.session, method, url, timeout=timeout, idempotent=idempotent, **kwargs
+        )
         if response.status_code < 400:
             return response
         body = _http.json_or_empty(response)
@@ -191,7 +201,7 @@ class Mastodon:
         message = message.replace(self.token, "[redacted]")[:300]
         if response.status_code == 403:  # missing scope, suspended or unapproved account
             raise AuthExpired(f"{_http.describe(method, url)}: HTTP 403: {message}")
-        _http.raise_for(response, message, idempotent=True)
+        _http.raise_for(response, message, idempotent=idempotent)
         return response
 
     def _api_base(self, value: Any) -> str:

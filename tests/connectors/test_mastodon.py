@@ -25,6 +25,7 @@ from syndicator.errors import (
     ConfigError,
     ConnectorError,
     MediaError,
+    OutcomeUnknown,
     PermanentError,
     RateLimited,
     RetryableError,
@@ -308,9 +309,17 @@ def test_422_is_permanent(api: FakeMastodon, masto: Mastodon) -> None:
     expect_error(PermanentError, lambda: masto.publish(draft(), key=KEY), "character limit of 500")
 
 
-def test_500_on_statuses_is_retryable_thanks_to_the_key(api: FakeMastodon, masto: Mastodon) -> None:
+def test_500_on_statuses_is_unknown_so_the_core_looks_up_first(
+    api: FakeMastodon, masto: Mastodon
+) -> None:
+    # Idempotency-Key lasts one hour only: a resend later could duplicate, so never assume.
     api.on("POST", "/api/v1/statuses", "<html>oops</html>", 500)
-    error = expect_error(RetryableError, lambda: masto.publish(draft(), key=KEY), "HTTP 500")
+    expect_error(OutcomeUnknown, lambda: masto.publish(draft(), key=KEY), "HTTP 500")
+
+
+def test_503_on_statuses_is_retryable(api: FakeMastodon, masto: Mastodon) -> None:
+    api.on("POST", "/api/v1/statuses", "<html>down</html>", 503)
+    error = expect_error(RetryableError, lambda: masto.publish(draft(), key=KEY), "HTTP 503")
     assert type(error) is RetryableError
 
 
@@ -327,10 +336,10 @@ def test_connection_refused_is_retryable(tmp_path: Path) -> None:
     expect_error(RetryableError, lambda: masto.publish(draft(), key=KEY), "connection failed")
 
 
-def test_read_timeout_is_retryable(api: FakeMastodon, tmp_path: Path) -> None:
+def test_read_timeout_after_sending_is_unknown(api: FakeMastodon, tmp_path: Path) -> None:
     api.on("POST", "/api/v1/statuses", STATUS, delay=0.5)
     masto = make(api.server.url_for("/"), tmp_path, timeout=0.2)
-    expect_error(RetryableError, lambda: masto.publish(draft(), key=KEY), "timed out")
+    expect_error(OutcomeUnknown, lambda: masto.publish(draft(), key=KEY), "no answer within")
 
 
 # --- lookup and check ------------------------------------------------------------------
