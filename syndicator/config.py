@@ -58,6 +58,7 @@ TARGET_KEYS = {
     "cap_per_hour",
     "cap_per_day",
     "min_spacing",
+    "timeout",
 }
 
 
@@ -107,6 +108,7 @@ class TargetSettings:
     cap_per_hour: int | None = None
     cap_per_day: int | None = None
     min_spacing: float = 0.0
+    timeout: float = 30.0
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -325,8 +327,8 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     if backfill < 0:
         raise r.fail("backfill", "must be 0 or more")
     interval = r.duration("interval", 300.0) or 300.0
-    if interval < 10:
-        raise r.fail("interval", "must be at least 10 seconds")
+    if interval < 1:
+        raise r.fail("interval", "must be at least 1 second")
     return FeedSettings(
         name=r.get("name", str) or f"feed{index + 1}",
         url=url,
@@ -373,6 +375,7 @@ def _target(path: Path, name: str, table: Any, secrets: set[str]) -> TargetSetti
         cap_per_hour=r.get("cap_per_hour", int),
         cap_per_day=r.get("cap_per_day", int),
         min_spacing=r.duration("min_spacing", 0.0) or 0.0,
+        timeout=r.duration("timeout", 30.0) or 30.0,
         options=_connector_options(r),
     )
 

@@ -77,6 +77,7 @@ def build_one(settings: Settings, target: TargetSettings, load_image: Any) -> Co
             state_dir=settings.state_dir,
             load_image=load_image,
             user_agent=settings.user_agent,
+            timeout=target.timeout,
         )
         return cls(target.options, context)
     except ConfigError as exc:
