@@ -59,6 +59,7 @@ TARGET_KEYS = {
     "cap_per_day",
     "min_spacing",
     "timeout",
+    "retry_delay",
 }
 
 
@@ -371,7 +372,10 @@ def _target(path: Path, name: str, table: Any, secrets: set[str]) -> TargetSetti
         require_approval=r.get("require_approval", bool, False),
         on_unknown=r.choice("on_unknown", ("hold", "resend"), "hold"),
         on_image_error=r.choice("on_image_error", ("text", "hold", "fail"), "text"),
-        retry=RetryPolicy(max_attempts=max_attempts),
+        retry=RetryPolicy(
+            max_attempts=max_attempts,
+            base=r.duration("retry_delay", RetryPolicy.base) or RetryPolicy.base,
+        ),
         cap_per_hour=r.get("cap_per_hour", int),
         cap_per_day=r.get("cap_per_day", int),
         min_spacing=r.duration("min_spacing", 0.0) or 0.0,

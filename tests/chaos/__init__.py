@@ -1,0 +1,1 @@
+"""Crash tests: the daemon killed at random, nothing lost, nothing duplicated."""
