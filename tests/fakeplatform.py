@@ -65,11 +65,18 @@ class Platform:
                 return self.keys[(instance, key)], False
             number = next(self.ids)
             links = URL.findall(text)
-            content = URL.sub(lambda m: f'<a href="{html.escape(m.group(0))}">{m.group(0)}</a>',
-                              html.escape(text, quote=False))  # fmt: skip
-            status = {"id": str(number), "url": f"https://fake.example/@{instance}/{number}",
-                      "content": f"<p>{content}</p>", "created_at": time.time(), "key": key,
-                      "links": links}  # fmt: skip
+            content = URL.sub(
+                lambda m: f'<a href="{html.escape(m.group(0))}">{m.group(0)}</a>',
+                html.escape(text, quote=False),
+            )
+            status = {
+                "id": str(number),
+                "url": f"https://fake.example/@{instance}/{number}",
+                "content": f"<p>{content}</p>",
+                "created_at": time.time(),
+                "key": key,
+                "links": links,
+            }
             self.statuses[instance].append(status)
             if key:
                 self.keys[(instance, key)] = status
@@ -84,8 +91,12 @@ class Platform:
                     for link in status["links"]:
                         by_link[link.split("?")[0]] += 1
                 instances[name] = {"statuses": len(statuses), "by_link": by_link}
-            return {"instances": instances, "inflight": self.inflight, "requests": self.requests,
-                    "faults": dict(self.faults_injected)}  # fmt: skip
+            return {
+                "instances": instances,
+                "inflight": self.inflight,
+                "requests": self.requests,
+                "faults": dict(self.faults_injected),
+            }
 
 
 def handler_for(platform: Platform) -> type[BaseHTTPRequestHandler]:
@@ -142,8 +153,7 @@ def handler_for(platform: Platform) -> type[BaseHTTPRequestHandler]:
                 return self._send(503, {"error": "Service unavailable"})
             if fault == "429":
                 reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
-                return self._send(429, {"error": "Too many requests"},
-                                  {"X-RateLimit-Reset": reset})  # fmt: skip
+                return self._send(429, {"error": "Too many requests"}, {"X-RateLimit-Reset": reset})
             text = form.get("status", [""])[0]
             status, _ = platform.create(instance, text, self.headers.get("Idempotency-Key"))
             if fault == "500_after":

@@ -109,8 +109,12 @@ def write_config(folder: Path, feed_url: str, api: str, database: str) -> Path:
 def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "SYNDICATOR_LOG_LEVEL": "INFO"}
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "syndicator", "--config", str(config), "run"],
-                                stdout=out, stderr=out, env=env)  # fmt: skip
+        return subprocess.Popen(
+            [sys.executable, "-m", "syndicator", "--config", str(config), "run"],
+            stdout=out,
+            stderr=out,
+            env=env,
+        )
 
 
 def deliveries(database: str) -> list[dict[str, Any]]:
@@ -125,17 +129,28 @@ def deliveries(database: str) -> list[dict[str, Any]]:
         store.close()
 
 
-def run(posts: int, kills: int, *, seed: int = 1, faults: float = 0.04, database: str | None = None,
-        workdir: Path | None = None, settle: float = 180.0) -> Report:  # fmt: skip
+def run(
+    posts: int,
+    kills: int,
+    *,
+    seed: int = 1,
+    faults: float = 0.04,
+    database: str | None = None,
+    workdir: Path | None = None,
+    settle: float = 180.0,
+) -> Report:
     """The whole crash scenario; returns the report (no assertions here)."""
     rng = random.Random(seed)
     began = time.monotonic()
     folder = Path(workdir or tempfile.mkdtemp(prefix="syndicator-chaos-"))
     database = database or f"sqlite:///{folder / 'chaos.db'}"
     each = faults / 5
-    platform = Platform(delay=0.02, hang=2.0, seed=seed,
-                        faults={name: each for name in ("503", "429", "500_after", "hang_after",
-                                                        "reset_after")})  # fmt: skip
+    platform = Platform(
+        delay=0.02,
+        hang=2.0,
+        seed=seed,
+        faults={name: each for name in ("503", "429", "500_after", "hang_after", "reset_after")},
+    )
     api = serve(platform)
     feed = Feed()
     for i in range(3):
@@ -166,8 +181,14 @@ def run(posts: int, kills: int, *, seed: int = 1, faults: float = 0.04, database
     return report
 
 
-def _kill_and_restart(daemon: subprocess.Popen[bytes], rng: random.Random, platform: Platform,
-                      report: Report, config: Path, log: Path) -> subprocess.Popen[bytes]:  # fmt: skip
+def _kill_and_restart(
+    daemon: subprocess.Popen[bytes],
+    rng: random.Random,
+    platform: Platform,
+    report: Report,
+    config: Path,
+    log: Path,
+) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + rng.uniform(0.8, 3.5)
     aim = rng.random() < 0.5  # half the kills wait for a publish request in flight
     in_flight = False
