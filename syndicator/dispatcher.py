@@ -28,7 +28,7 @@ from syndicator.errors import (
 )
 from syndicator.models import Draft, Receipt, State, utcnow
 from syndicator.poller import is_dry_run
-from syndicator.store import Delivery, Store
+from syndicator.store import Delivery, Pacing, Store
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,16 @@ class Dispatcher:
         counts: Counter[str] = Counter()
         connector = self.connectors[target.name]
         resolvable = connector.can_lookup or target.on_unknown == "resend"
+        pacing = Pacing(target.cap_per_hour, target.cap_per_day, target.min_spacing)
         while True:
-            now = utcnow()
-            allowed = self._allowance(target, now)
-            if allowed <= 0:
-                return counts
             claimed = self.store.claim_due(
                 self.owner,
-                now,
+                utcnow(),
                 self.settings.lease_seconds,
                 target=target.name,
-                limit=min(allowed, self.batch),
+                limit=self.batch,
                 resolvable_unknown=resolvable,
+                pacing=pacing,
             )
             if not claimed:
                 return counts
@@ -109,23 +107,6 @@ class Dispatcher:
                     for untouched in claimed[index + 1 :]:
                         self.store.release(untouched, self.owner, utcnow())
                     return counts
-
-    def _allowance(self, target: TargetSettings, now: datetime) -> int:
-        """How many deliveries this target may publish now (pause, caps, spacing)."""
-        state = self.store.target_state(target.name)
-        if state.paused_until and state.paused_until > now:
-            return 0
-        allowed = self.batch
-        if target.min_spacing:
-            last = state.last_publish_at
-            if last and (now - last).total_seconds() < target.min_spacing:
-                return 0
-            allowed = 1
-        for cap, window in ((target.cap_per_hour, 3600), (target.cap_per_day, 86400)):
-            if cap is not None:
-                used = self.store.published_since(target.name, now - timedelta(seconds=window))
-                allowed = min(allowed, cap - used)
-        return allowed
 
     def process(self, target: TargetSettings, connector: Connector, delivery: Delivery) -> str:
         """Take one claimed delivery to its next state; returns the outcome name."""

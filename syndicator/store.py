@@ -62,6 +62,15 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Pacing:
+    """A target's caps and spacing, applied when claiming."""
+
+    cap_per_hour: int | None = None
+    cap_per_day: int | None = None
+    min_spacing: float = 0.0
+
+
+@dataclass(frozen=True)
 class FeedState:
     """What the store remembers about one feed between polls."""
 
@@ -354,14 +363,20 @@ class Store:
         target: str,
         limit: int,
         resolvable_unknown: bool,
+        pacing: Pacing | None = None,
     ) -> list[Delivery]:
         """Lease up to `limit` due deliveries of one target, newest content first.
 
         Due means pending with next_attempt_at reached, or unknown with a resolution due
-        (only when the target can resolve unknowns: lookup or resend policy).
+        (only when the target can resolve unknowns: lookup or resend policy). The target's
+        pause, caps and spacing are checked in the same transaction, under a lock on its row,
+        so they hold across several daemons.
         """
         states = [State.PENDING.value] + ([State.UNKNOWN.value] if resolvable_unknown else [])
         with self._write() as conn:
+            limit = min(limit, self._allowance(conn, target, now, pacing or Pacing()))
+            if limit <= 0:
+                return []
             query = (
                 sa.select(deliveries.c.id, deliveries.c.state)
                 .join(posts, posts.c.id == deliveries.c.post_id)
@@ -387,6 +402,42 @@ class Store:
                     )
                 )
             return self._deliveries(conn, [r.id for r in rows])
+
+    def _allowance(self, conn: sa.Connection, target: str, now: datetime, pacing: Pacing) -> int:
+        """How many deliveries a target may start now: pause, caps (in flight counted), spacing."""
+        self._ensure(conn, targets, name=target)
+        query = sa.select(targets).where(targets.c.name == target)
+        if self.is_postgres:
+            query = query.with_for_update()
+        row = conn.execute(query).one()
+        if row.paused_until and row.paused_until > now:
+            return 0
+        in_flight = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.target == target, deliveries.c.state == State.PUBLISHING.value)
+            .where(deliveries.c.dry_run.is_(False))
+        ).scalar_one()
+        allowed = 1_000_000
+        if pacing.min_spacing:
+            recent = (
+                row.last_publish_at
+                and (now - row.last_publish_at).total_seconds() < pacing.min_spacing
+            )
+            if recent or in_flight:
+                return 0
+            allowed = 1
+        for cap, window in ((pacing.cap_per_hour, 3600), (pacing.cap_per_day, 86400)):
+            if cap is not None:
+                since = now - timedelta(seconds=window)
+                used = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(publish_log)
+                    .where(publish_log.c.target == target, publish_log.c.outcome == "published")
+                    .where(publish_log.c.at >= since)
+                ).scalar_one()
+                allowed = min(allowed, cap - used - in_flight)
+        return allowed
 
     def _deliveries(self, conn: sa.Connection, ids: Sequence[int]) -> list[Delivery]:
         if not ids:
@@ -779,17 +830,6 @@ class Store:
         if row is None:
             return TargetState(name, None, None, None)
         return TargetState(**row._mapping)
-
-    def published_since(self, target: str, since: datetime) -> int:
-        """How many live posts a target got since `since` (for hourly/daily caps)."""
-        with self._read() as conn:
-            query = (
-                sa.select(sa.func.count())
-                .select_from(publish_log)
-                .where(publish_log.c.target == target, publish_log.c.outcome == "published")
-                .where(publish_log.c.at >= since)
-            )
-            return int(conn.execute(query).scalar_one())
 
     # -- daemons -----------------------------------------------------------------------------
 
