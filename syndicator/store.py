@@ -372,11 +372,21 @@ class Store:
         pause, caps and spacing are checked in the same transaction, under a lock on its row,
         so they hold across several daemons.
         """
-        states = [State.PENDING.value] + ([State.UNKNOWN.value] if resolvable_unknown else [])
         with self._write() as conn:
             limit = min(limit, self._allowance(conn, target, now, pacing or Pacing()))
             if limit <= 0:
                 return []
+            states = [State.PENDING.value]
+            if resolvable_unknown:
+                # An unresolved outcome is settled before anything new goes to that target, so
+                # a lookup of the platform's recent posts still sees the post if it landed.
+                unresolved = conn.execute(
+                    sa.select(deliveries.c.id)
+                    .where(deliveries.c.target == target, deliveries.c.state == State.UNKNOWN.value)
+                    .where(deliveries.c.next_attempt_at.is_not(None))
+                    .limit(1)
+                ).first()
+                states = [State.UNKNOWN.value] if unresolved else states
             query = (
                 sa.select(deliveries.c.id, deliveries.c.state)
                 .join(posts, posts.c.id == deliveries.c.post_id)

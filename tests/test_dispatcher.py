@@ -304,3 +304,19 @@ def test_connector_crash_is_treated_as_unknown_never_blindly_resent(app, feed_se
     app.run_once()
     assert only(app).state == State.UNKNOWN and "ZeroDivisionError" in only(app).last_error
     assert only(app, "beta").state == State.PUBLISHED
+
+
+def test_an_unknown_outcome_is_settled_before_anything_new_goes_out(app, feed_server):
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script = [OutcomeUnknown("timeout")]
+    feed_server.add("first", age=timedelta(minutes=2))
+    feed_server.add("second", age=timedelta(minutes=1))
+    app.run_once()
+    alpha = {d.post_guid: d.state for d in list_deliveries(app.store, target="alpha")}
+    assert alpha == {"second": State.UNKNOWN, "first": State.PENDING}  # newest went first
+    assert platform.posts == []
+    make_due(app)
+    app.run_once()
+    alpha = {d.post_guid: d.state for d in list_deliveries(app.store, target="alpha")}
+    assert alpha == {"second": State.PUBLISHED, "first": State.PUBLISHED}
+    assert [t.splitlines()[0] for t in platform.texts()] == ["Post second", "Post first"]
