@@ -33,7 +33,8 @@ from syndicator.store import Delivery, Pacing, Store
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_PAUSE = 900.0  # when a 429 carries no reset header
-AUTH_PAUSE = 1800.0  # re-check an expired token every half hour (or on reload)
+AUTH_PAUSE = 1800.0
+STOP_BATCH = ("rate_limited", "auth_expired", "unknown")  # the rest of the batch must wait  # re-check an expired token every half hour (or on reload)
 
 
 def backoff(policy: RetryPolicy, attempts: int, retry_after: float | None = None) -> float:
@@ -103,10 +104,10 @@ class Dispatcher:
             for index, delivery in enumerate(claimed):
                 outcome = self.process(target, connector, delivery)
                 counts[outcome] += 1
-                if outcome in ("rate_limited", "auth_expired"):
+                if outcome in STOP_BATCH:
                     for untouched in claimed[index + 1 :]:
                         self.store.release(untouched, self.owner, utcnow())
-                    return counts
+                    break
 
     def process(self, target: TargetSettings, connector: Connector, delivery: Delivery) -> str:
         """Take one claimed delivery to its next state; returns the outcome name."""
