@@ -12,6 +12,9 @@ import sys
 from collections.abc import Iterable
 
 
+NOISY = ("oauthlib", "requests_oauthlib")
+
+
 class RedactSecrets(logging.Filter):
     """Replaces every known secret in a record's final message with `***`."""
 
@@ -52,3 +55,5 @@ def setup(verbosity: int, secrets: Iterable[str]) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    for noisy in NOISY:  # they dump whole request bodies (5 MB images) at DEBUG
+        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
