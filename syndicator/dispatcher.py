@@ -33,8 +33,8 @@ from syndicator.store import Delivery, Pacing, Store
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_PAUSE = 900.0  # when a 429 carries no reset header
-AUTH_PAUSE = 1800.0
-STOP_BATCH = ("rate_limited", "auth_expired", "unknown")  # the rest of the batch must wait  # re-check an expired token every half hour (or on reload)
+AUTH_PAUSE = 1800.0  # re-check rejected credentials every half hour (or on `resume`)
+STOP_BATCH = ("rate_limited", "auth_expired", "unknown")  # the rest of the batch must wait
 
 
 def backoff(policy: RetryPolicy, attempts: int, retry_after: float | None = None) -> float:
@@ -71,9 +71,7 @@ class Dispatcher:
 
     def tick(self, now: datetime | None = None) -> Counter[str]:
         """Recover expired leases, then publish everything due, target by target in parallel."""
-        recovered = self.store.recover_expired(now or utcnow())
-        for delivery_id in recovered:
-            log.warning("delivery %s: lease expired mid-publish, outcome now unknown", delivery_id)
+        self.store.recover_expired(now or utcnow())
         futures = [
             self.pool.submit(self.drain_target, self.settings.target(name))
             for name in self.connectors
@@ -114,63 +112,41 @@ class Dispatcher:
         now = utcnow()
         feed = next((f for f in self.settings.feeds if f.name == delivery.post_feed), None)
         max_age = feed.max_age if feed else None
-        if delivery.post_published and too_old_at(delivery, max_age, now):
-            self.store.mark_skipped(
-                delivery, self.owner, now, reason=f"older than max_age ({max_age:g}s) when due"
-            )
+        if too_old_at(delivery, max_age, now):
+            reason = f"older than max_age ({max_age:g}s) when due"
+            self.store.mark_skipped(delivery, self.owner, now, reason=reason)
             return "skipped"
         if delivery.dry_run or is_dry_run(self.settings, target, now):
             self.store.mark_dry_run(delivery, self.owner, now)
-            log.info(
-                "post %s target %s delivery %s: dry_run (nothing sent)",
-                delivery.post_guid,
-                target.name,
-                delivery.id,
-            )
+            log.info("%s: dry_run (nothing sent)", _where(delivery))
             return "dry_run"
         draft = delivery.draft
         if draft is None:
             self.store.mark_failed(delivery, self.owner, now, error="no prepared payload")
             return "failed"
         started = time.monotonic()
-        try:
-            receipt = self._attempt(target, connector, delivery, draft)
-        except ConnectorError as exc:
-            return self._failure(target, connector, delivery, exc, _ms(started))
-        except (
-            Exception
-        ) as exc:  # a connector bug after sending is indistinguishable from a timeout
-            log.exception(
-                "post %s target %s delivery %s: connector crashed",
-                delivery.post_guid,
-                target.name,
-                delivery.id,
-            )
-            error = OutcomeUnknown(f"connector error: {type(exc).__name__}")
-            return self._failure(target, connector, delivery, error, _ms(started))
-        self.store.mark_published(delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started))
-        log.info(
-            "post %s target %s delivery %s: published %s",
-            delivery.post_guid,
-            target.name,
-            delivery.id,
-            receipt.url or receipt.remote_id,
-        )
-        return "published"
-
-    def _attempt(
-        self,
-        target: TargetSettings,
-        connector: Connector,
-        delivery: Delivery,
-        draft: Draft,
-    ) -> Receipt:
-        """Resolve an unknown outcome by lookup first; then publish, falling back to text."""
         if delivery.claimed_from == State.UNKNOWN and connector.can_lookup:
-            found = connector.lookup(draft, key=delivery.key)
+            try:
+                found = connector.lookup(draft, key=delivery.key)
+            except Exception as exc:  # cannot tell yet: stay unknown, never resend blindly
+                return self._lookup_failed(target, delivery, exc, _ms(started))
             if found is not None:
-                log.info("delivery %s: earlier attempt had landed: %s", delivery.id, found.url)
-                return found
+                note = "an earlier attempt had landed (found by lookup)"
+                return self._published(delivery, found, started, note=note)
+        try:
+            receipt = self._publish(target, connector, delivery, draft)
+        except ConnectorError as exc:
+            return self._failure(target, connector, delivery, exc, started)
+        except Exception as exc:  # a connector bug after sending looks just like a timeout
+            log.exception("%s: connector crashed", _where(delivery))
+            error = OutcomeUnknown(f"connector error: {type(exc).__name__}")
+            return self._failure(target, connector, delivery, error, started)
+        return self._published(delivery, receipt, started)
+
+    def _publish(
+        self, target: TargetSettings, connector: Connector, delivery: Delivery, draft: Draft
+    ) -> Receipt:
+        """One publish; an unusable image falls back to text with link (per on_image_error)."""
         try:
             return connector.publish(draft, key=delivery.key)
         except MediaError as exc:
@@ -179,9 +155,49 @@ class Dispatcher:
             if target.on_image_error == "fail" or not draft.images:
                 raise PermanentError(f"image unusable: {exc}") from None
             self.store.log_attempt(delivery, utcnow(), "image_dropped", error=str(exc))
-            log.warning("delivery %s: image unusable, posting text with link: %s", delivery.id, exc)
+            log.warning("%s: image unusable, posting text with link: %s", _where(delivery), exc)
             text_only = replace(draft, images=(), notes=(*draft.notes, f"image dropped: {exc}"))
             return connector.publish(text_only, key=delivery.key)
+
+    def _published(
+        self, delivery: Delivery, receipt: Receipt, started: float, *, note: str | None = None
+    ) -> str:
+        self.store.mark_published(
+            delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started), note=note
+        )
+        log.info("%s: published %s", _where(delivery), receipt.url or receipt.remote_id)
+        return "published"
+
+    def _pause(self, target: TargetSettings, exc: ConnectorError, now: datetime) -> datetime:
+        """Rate limits and rejected credentials pause the whole target, nothing else."""
+        if isinstance(exc, RateLimited):
+            until = now + timedelta(seconds=exc.retry_after or RATE_LIMIT_PAUSE)
+            reason = f"rate limited: {exc}"
+        else:
+            until = now + timedelta(seconds=AUTH_PAUSE)
+            reason = f"authentication failed: {exc}"
+        self.store.pause_target(target.name, until, reason)
+        log.warning("target %s paused until %s: %s", target.name, until.isoformat(), reason)
+        return until
+
+    def _lookup_failed(
+        self, target: TargetSettings, delivery: Delivery, exc: Exception, duration_ms: int
+    ) -> str:
+        now = utcnow()
+        error = (
+            f"lookup failed: {exc}"
+            if isinstance(exc, ConnectorError)
+            else (f"lookup failed: {type(exc).__name__}")
+        )
+        if isinstance(exc, RateLimited | AuthExpired):
+            due = self._pause(target, exc, now)
+        else:
+            due = now + timedelta(seconds=backoff(target.retry, delivery.attempts))
+        self.store.mark_unknown(
+            delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
+        )
+        log.warning("%s: still unknown, %s", _where(delivery), error)
+        return "unknown"
 
     def _failure(
         self,
@@ -189,86 +205,48 @@ class Dispatcher:
         connector: Connector,
         delivery: Delivery,
         exc: ConnectorError,
-        duration_ms: int,
+        started: float,
     ) -> str:
-        now = utcnow()
-        error = str(exc)
-        where = f"post {delivery.post_guid} target {target.name} delivery {delivery.id}"
-        if isinstance(exc, RateLimited):
-            until = now + timedelta(seconds=exc.retry_after or RATE_LIMIT_PAUSE)
-            self.store.pause_target(target.name, until, f"rate limited: {error}")
+        """Turn an error kind into the delivery's next state."""
+        now, ms, error = utcnow(), _ms(started), str(exc)
+        if isinstance(exc, RateLimited | AuthExpired):
+            until = self._pause(target, exc, now)
+            outcome = "rate_limited" if isinstance(exc, RateLimited) else "auth_expired"
             self.store.mark_retry(
                 delivery,
                 self.owner,
                 now,
                 error=error,
                 due=until,
-                outcome="rate_limited",
+                outcome=outcome,
                 refund=True,
-                duration_ms=duration_ms,
+                duration_ms=ms,
             )
-            log.warning("%s: rate limited, target paused until %s", where, until.isoformat())
-            return "rate_limited"
-        if isinstance(exc, AuthExpired):
-            until = now + timedelta(seconds=AUTH_PAUSE)
-            self.store.pause_target(target.name, until, f"authentication failed: {error}")
-            self.store.mark_retry(
-                delivery,
-                self.owner,
-                now,
-                error=error,
-                due=until,
-                outcome="auth_expired",
-                refund=True,
-                duration_ms=duration_ms,
-            )
-            log.error("%s: credentials rejected, target paused: %s", where, error)
-            return "auth_expired"
+            return outcome
         if isinstance(exc, DuplicateContent):
-            if delivery.attempts > 1 or delivery.claimed_from == State.UNKNOWN:
-                receipt = Receipt(remote_id="", url=None)
-                self.store.mark_published(
-                    delivery,
-                    self.owner,
-                    receipt,
-                    now,
-                    duration_ms=duration_ms,
-                    note=f"platform reports an earlier attempt landed: {error}",
-                )
-                return "published"
-            self.store.mark_failed(
-                delivery,
-                self.owner,
-                now,
-                error=f"duplicate content: {error}",
-                duration_ms=duration_ms,
-            )
-            return "failed"
+            return self._duplicate(connector, delivery, exc, started)
         if isinstance(exc, OutcomeUnknown):
             resolvable = connector.can_lookup or target.on_unknown == "resend"
-            due = (
-                now + timedelta(seconds=backoff(target.retry, 1, exc.retry_after))
-                if resolvable
-                else None
-            )
+            if delivery.attempts >= target.retry.max_attempts:
+                error, resolvable = f"gave up after {delivery.attempts} attempts: {error}", False
+            due = now + timedelta(seconds=backoff(target.retry, 1, exc.retry_after))
             self.store.mark_unknown(
-                delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
+                delivery,
+                self.owner,
+                now,
+                error=error,
+                due=due if resolvable else None,
+                duration_ms=ms,
             )
-            log.warning(
-                "%s: outcome unknown (%s); %s",
-                where,
-                error,
-                "will look up before resending" if resolvable else "held for a human",
-            )
+            policy = "will look up before resending" if resolvable else "held for a human"
+            log.warning("%s: outcome unknown (%s); %s", _where(delivery), error, policy)
             return "unknown"
         if isinstance(exc, RetryableError) and delivery.attempts < target.retry.max_attempts:
             due = now + timedelta(seconds=backoff(target.retry, delivery.attempts, exc.retry_after))
-            self.store.mark_retry(
-                delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
-            )
+            self.store.mark_retry(delivery, self.owner, now, error=error, due=due, duration_ms=ms)
             log.warning(
                 "%s: attempt %d failed, retry at %s: %s",
-                where,
+                _where(delivery),
                 delivery.attempts,
                 due.isoformat(),
                 error,
@@ -276,8 +254,32 @@ class Dispatcher:
             return "retry"
         if isinstance(exc, RetryableError):
             error = f"gave up after {delivery.attempts} attempts: {error}"
-        self.store.mark_failed(delivery, self.owner, now, error=error, duration_ms=duration_ms)
-        log.error("%s: failed: %s", where, error)
+        self.store.mark_failed(delivery, self.owner, now, error=error, duration_ms=ms)
+        log.error("%s: failed: %s", _where(delivery), error)
+        return "failed"
+
+    def _duplicate(
+        self, connector: Connector, delivery: Delivery, exc: ConnectorError, started: float
+    ) -> str:
+        """The platform has this content already: ours if an earlier attempt may have landed."""
+        draft = delivery.draft
+        found = None
+        if connector.can_lookup and draft is not None:
+            try:
+                found = connector.lookup(draft, key=delivery.key)
+            except Exception:
+                log.warning("%s: lookup after a duplicate answer failed", _where(delivery))
+        earlier = delivery.attempts > 1 or delivery.claimed_from == State.UNKNOWN
+        if found is not None or earlier:
+            note = f"platform reports an earlier attempt landed: {exc}"
+            return self._published(delivery, found or Receipt(remote_id=""), started, note=note)
+        self.store.mark_failed(
+            delivery,
+            self.owner,
+            utcnow(),
+            error=f"duplicate content: {exc}",
+            duration_ms=_ms(started),
+        )
         return "failed"
 
 
@@ -289,6 +291,10 @@ def too_old_at(delivery: Delivery, max_age: float | None, now: datetime) -> bool
         and published is not None
         and (now - published > timedelta(seconds=max_age))
     )
+
+
+def _where(delivery: Delivery) -> str:
+    return f"post {delivery.post_guid} target {delivery.target} delivery {delivery.id}"
 
 
 def _ms(started: float) -> int:

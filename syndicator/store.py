@@ -7,6 +7,7 @@ Every state change of a delivery is one function here, guarded by the state it e
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ class Delivery:
 
     @property
     def key(self) -> str:
-        """Stable idempotency key for this delivery, the same across restarts and daemons."""
-        return f"syndicator-{self.post_id}-{self.id}"
+        """Idempotency key: the same for a (post, target) across restarts, daemons and even a
+        rebuilt database, so a platform that de-duplicates by key never gets the post twice."""
+        identity = f"{self.post_feed}\0{self.post_guid}\0{self.target}".encode()
+        return "syndicator-" + hashlib.sha256(identity).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -376,17 +379,10 @@ class Store:
             limit = min(limit, self._allowance(conn, target, now, pacing or Pacing()))
             if limit <= 0:
                 return []
+            self._recover(conn, now, target)
             states = [State.PENDING.value]
-            if resolvable_unknown:
-                # An unresolved outcome is settled before anything new goes to that target, so
-                # a lookup of the platform's recent posts still sees the post if it landed.
-                unresolved = conn.execute(
-                    sa.select(deliveries.c.id)
-                    .where(deliveries.c.target == target, deliveries.c.state == State.UNKNOWN.value)
-                    .where(deliveries.c.next_attempt_at.is_not(None))
-                    .limit(1)
-                ).first()
-                states = [State.UNKNOWN.value] if unresolved else states
+            if resolvable_unknown and self._unsettled(conn, target, owner):
+                states = [State.UNKNOWN.value]
             query = (
                 sa.select(deliveries.c.id, deliveries.c.state)
                 .join(posts, posts.c.id == deliveries.c.post_id)
@@ -412,6 +408,26 @@ class Store:
                     )
                 )
             return self._deliveries(conn, [r.id for r in rows])
+
+    def _unsettled(self, conn: sa.Connection, target: str, owner: str) -> bool:
+        """Does an earlier attempt on this target still have an open outcome?
+
+        An unknown outcome, or a publish held by another (maybe dead) process, is settled
+        before anything new goes to the target, so that a lookup of the platform's recent
+        posts still sees the earlier post if it landed.
+        """
+        unknown = sa.and_(
+            deliveries.c.state == State.UNKNOWN.value, deliveries.c.next_attempt_at.is_not(None)
+        )
+        elsewhere = sa.and_(
+            deliveries.c.state == State.PUBLISHING.value, deliveries.c.lease_owner != owner
+        )
+        query = (
+            sa.select(deliveries.c.id)
+            .where(deliveries.c.target == target, sa.or_(unknown, elsewhere))
+            .limit(1)
+        )
+        return conn.execute(query).first() is not None
 
     def _allowance(self, conn: sa.Connection, target: str, now: datetime, pacing: Pacing) -> int:
         """How many deliveries a target may start now: pause, caps (in flight counted), spacing."""
@@ -687,30 +703,36 @@ class Store:
     def recover_expired(self, now: datetime) -> list[int]:
         """publishing with an expired lease → unknown: its process died mid-attempt."""
         with self._write() as conn:
-            query = sa.select(
-                deliveries.c.id, deliveries.c.post_id, deliveries.c.target, deliveries.c.dry_run
-            ).where(deliveries.c.state == State.PUBLISHING.value, deliveries.c.lease_until < now)
-            if self.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = conn.execute(query).all()
-            error = "the process publishing this delivery stopped before recording the outcome"
-            for row in rows:
-                conn.execute(
-                    sa.update(deliveries)
-                    .where(deliveries.c.id == row.id)
-                    .values(
-                        state=State.UNKNOWN.value,
-                        lease_owner=None,
-                        lease_until=None,
-                        last_error=error,
-                        next_attempt_at=now,
-                        updated_at=now,
-                    )
+            return self._recover(conn, now)
+
+    def _recover(self, conn: sa.Connection, now: datetime, target: str | None = None) -> list[int]:
+        query = sa.select(
+            deliveries.c.id, deliveries.c.post_id, deliveries.c.target, deliveries.c.dry_run
+        ).where(deliveries.c.state == State.PUBLISHING.value, deliveries.c.lease_until < now)
+        if target is not None:
+            query = query.where(deliveries.c.target == target)
+        if self.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = conn.execute(query).all()
+        error = "the process publishing this delivery stopped before recording the outcome"
+        for row in rows:
+            conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == row.id)
+                .values(
+                    state=State.UNKNOWN.value,
+                    lease_owner=None,
+                    lease_until=None,
+                    last_error=error,
+                    next_attempt_at=now,
+                    updated_at=now,
                 )
-                self._log(
-                    conn, row.id, row.post_id, row.target, now, "unknown", row.dry_run, error=error
-                )
-            return [r.id for r in rows]
+            )
+            self._log(
+                conn, row.id, row.post_id, row.target, now, "unknown", row.dry_run, error=error
+            )
+            log.warning("delivery %s: lease expired mid-publish, outcome now unknown", row.id)
+        return [r.id for r in rows]
 
     # -- deliveries: human actions -----------------------------------------------------------
 

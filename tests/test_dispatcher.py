@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -320,3 +321,51 @@ def test_an_unknown_outcome_is_settled_before_anything_new_goes_out(app, feed_se
     alpha = {d.post_guid: d.state for d in list_deliveries(app.store, target="alpha")}
     assert alpha == {"second": State.PUBLISHED, "first": State.PUBLISHED}
     assert [t.splitlines()[0] for t in platform.texts()] == ["Post second", "Post first"]
+
+
+def test_a_failing_lookup_keeps_the_outcome_unknown_never_resends(app, feed_server, monkeypatch):
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script = [OutcomeUnknown("timeout")]
+    feed_server.add("p")
+    app.run_once()
+
+    def lookup(self, draft, *, key):
+        raise RateLimited("HTTP 429 on the timeline", retry_after=60)
+
+    monkeypatch.setattr(fakes.FakeConnector, "lookup", lookup)
+    make_due(app)
+    app.run_once()
+    d = only(app)
+    assert d.state == State.UNKNOWN and "lookup failed" in d.last_error
+    assert platform.posts == []  # nothing resent while we cannot tell
+    assert app.store.target_state("alpha").paused_until > utcnow()
+
+
+def test_unknown_outcomes_stop_after_max_attempts_and_wait_for_a_human(app, feed_server):
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script = [OutcomeUnknown("HTTP 500")] * 3  # never lands
+    feed_server.add("p")
+    for _ in range(4):
+        app.run_once()
+        make_due(app)
+    d = only(app)
+    assert d.state == State.UNKNOWN and d.next_attempt_at is None
+    assert d.last_error.startswith("gave up after 3 attempts")
+
+
+def test_duplicate_answer_is_resolved_by_lookup_with_the_real_url(app, feed_server):
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script, platform.land_before_failing = [DuplicateContent("HTTP 403: duplicate")], True
+    feed_server.add("p")
+    app.run_once()
+    d = only(app)
+    assert d.state == State.PUBLISHED and d.remote_url.startswith("https://fake.example/")
+
+
+def test_delivery_keys_survive_a_rebuilt_database(app, feed_server):
+    feed_server.add("p")
+    app.run_once()
+    key = only(app).key
+    assert key.startswith("syndicator-") and len(key) == 43
+    assert key != only(app, "beta").key
+    assert key == dataclasses.replace(only(app), id=999, post_id=999).key
