@@ -14,6 +14,7 @@ from syndicator import registry
 from syndicator.config import Settings
 from syndicator.connector import Connector, Limits
 from syndicator.dispatcher import Dispatcher
+from syndicator.metrics import Metrics
 from syndicator.models import Image, ImageFile, utcnow
 from syndicator.poller import Poller, PollResult
 from syndicator.store import Store
@@ -78,8 +79,8 @@ class App:
     def poller(self) -> Poller:
         return Poller(self.settings, self.store, self.connectors)
 
-    def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.settings, self.store, self.connectors, self.owner)
+    def dispatcher(self, metrics: Metrics | None = None) -> Dispatcher:
+        return Dispatcher(self.settings, self.store, self.connectors, self.owner, metrics=metrics)
 
     def poll_due_feeds(self, *, force: bool = False) -> list[PollResult]:
         """Poll every feed whose lease this process wins (all of them, with one daemon)."""

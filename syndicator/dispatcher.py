@@ -13,6 +13,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from syndicator.config import RetryPolicy, Settings, TargetSettings
 from syndicator.connector import Connector
@@ -29,6 +30,9 @@ from syndicator.errors import (
 from syndicator.models import Draft, Receipt, State, utcnow
 from syndicator.poller import is_dry_run
 from syndicator.store import Delivery, Pacing, Store
+
+if TYPE_CHECKING:
+    from syndicator.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +59,10 @@ class Dispatcher:
         owner: str,
         *,
         batch: int = 20,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.store = store
         self.connectors = connectors
         self.owner = owner
@@ -100,8 +106,14 @@ class Dispatcher:
             if not claimed:
                 return counts
             for index, delivery in enumerate(claimed):
+                started = time.monotonic()
                 outcome = self.process(target, connector, delivery)
                 counts[outcome] += 1
+                if self.metrics:
+                    sent = outcome not in ("skipped", "dry_run")
+                    self.metrics.delivery(
+                        target.name, outcome, time.monotonic() - started if sent else None
+                    )
                 if outcome in STOP_BATCH:
                     for untouched in claimed[index + 1 :]:
                         self.store.release(untouched, self.owner, utcnow())

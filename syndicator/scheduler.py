@@ -20,7 +20,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from syndicator import config
 from syndicator.app import App
 from syndicator.errors import ConfigError
+from syndicator.health import healthy
+from syndicator.listener import Listener
+from syndicator.metrics import Metrics
 from syndicator.models import utcnow
+from syndicator.queries import counts_by_state
 from syndicator.sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -35,11 +39,14 @@ class Daemon:
         self.app = app
         self.config_path = config_path
         self.notifier = notifier or Notifier()
+        self.metrics = Metrics()
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()
         self.scheduler = BackgroundScheduler(timezone="UTC")
-        self.dispatcher = app.dispatcher()
+        self.dispatcher = app.dispatcher(self.metrics)
+        self.listener: Listener | None = None
         self._dispatch_lock = threading.Lock()
+        self._feed_locks: dict[str, threading.Lock] = {}
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -74,20 +81,39 @@ class Daemon:
         )
 
     def poll_feed(self, name: str, *, force: bool = False) -> None:
-        """Poll one feed (if this daemon wins its lease), then dispatch what it produced."""
+        """Poll one feed (if this daemon wins its lease), then dispatch what it produced.
+
+        `force` (a ping or webhook) skips the lease; polls of one feed never overlap here.
+        """
         feed = next((f for f in self.app.settings.feeds if f.name == name), None)
         if feed is None:
             return
-        try:
-            now = utcnow()
-            if force or self.app.store.claim_feed(
-                feed.name, feed.url, self.app.owner, now, feed.interval
-            ):
-                result = self.app.poller().poll(feed, now)
-                if result.deliveries:
-                    self.dispatch()
-        except Exception:  # the scheduler must survive anything a poll throws
-            log.exception("feed %s: poll crashed", name)
+        lock = self._feed_locks.setdefault(name, threading.Lock())
+        with lock:
+            try:
+                now = utcnow()
+                store = self.app.store
+                if force or store.claim_feed(
+                    feed.name, feed.url, self.app.owner, now, feed.interval
+                ):
+                    result = self.app.poller().poll(feed, now)
+                    outcome = "error" if result.error else "ok"
+                    self.metrics.feed_poll(name, "not_modified" if result.not_modified else outcome)
+                    if result.deliveries:
+                        self.dispatch()
+            except Exception:  # the scheduler must survive anything a poll throws
+                self.metrics.feed_poll(name, "error")
+                log.exception("feed %s: poll crashed", name)
+
+    def ping(self, name: str) -> None:
+        """A WordPress ping or webhook: poll that feed now, off the listener's thread."""
+        self.scheduler.add_job(
+            self.poll_feed,
+            args=[name],
+            kwargs={"force": True},
+            id=f"ping:{name}",
+            replace_existing=True,
+        )
 
     def dispatch(self) -> None:
         """One dispatch tick; ticks never overlap within a process."""
@@ -113,8 +139,6 @@ class Daemon:
         self.notifier.notify(STATUS=self.status_line())
 
     def status_line(self) -> str:
-        from syndicator.queries import counts_by_state
-
         totals: dict[str, int] = {}
         for states in counts_by_state(self.app.store).values():
             for state, count in states.items():
@@ -125,11 +149,32 @@ class Daemon:
 
     # -- life cycle --------------------------------------------------------------------------
 
+    def _listen(self) -> None:
+        """(Re)start the ping/webhook/health/metrics listener if the config asks for one."""
+        if self.listener:
+            self.listener.stop()
+            self.listener = None
+        settings = self.app.settings
+        if not settings.listen:
+            return
+        self.listener = Listener(
+            settings.listen,
+            feeds=settings.feeds,
+            secret=settings.webhook_secret,
+            on_poll=self.ping,
+            health=lambda: healthy(self.app.settings, self.app.store),
+            queue_counts=lambda: counts_by_state(self.app.store),
+            metrics=self.metrics,
+        )
+        self.listener.start()
+        log.info("listening on %s:%s", settings.listen.rsplit(":", 1)[0], self.listener.port)
+
     def run(self) -> None:
         """Block until SIGTERM/SIGINT."""
         self._install_signals()
         self._schedule()
         self.scheduler.start()
+        self._listen()
         self.notifier.notify(READY=1, STATUS=self.status_line())
         log.info("syndicator running: %s (mode %s)", self.app.owner, self.app.settings.mode)
         watchdog = self.notifier.watchdog_interval()
@@ -156,10 +201,11 @@ class Daemon:
             with self._dispatch_lock:
                 self.dispatcher.close()
                 old, self.app = self.app, app
-                self.dispatcher = app.dispatcher()
                 self.app.owner = old.owner
+                self.dispatcher = app.dispatcher(self.metrics)
                 old.close()
             self._schedule()
+            self._listen()
             log.info("config reloaded from %s", self.config_path)
         self.notifier.notify(READY=1, STATUS=self.status_line())
 
@@ -167,6 +213,8 @@ class Daemon:
         """Stop scheduling, let in-flight work finish and be recorded, then leave."""
         self.notifier.notify(STOPPING=1, STATUS="stopping: finishing deliveries in flight")
         log.info("stopping: waiting for deliveries in flight")
+        if self.listener:
+            self.listener.stop()
         self.scheduler.shutdown(wait=True)
         with self._dispatch_lock:
             self.dispatcher.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -50,10 +51,8 @@ class NotifySocket:
             for message in self.messages:
                 if needle in message:
                     return message
-            try:
+            with contextlib.suppress(TimeoutError):
                 self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                pass
         raise AssertionError(f"no {needle!r} in {self.messages}")
 
 
@@ -118,3 +117,65 @@ def test_sighup_refuses_a_bad_config_and_keeps_running(daemon):
     assert "config reloaded" in log.read_text()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_webhook_triggers_a_poll_at_once_and_metrics_show_it(tmp_path, write_config, feed_server):
+    import requests
+
+    platform = Platform()
+    api = serve(platform)
+    port = free_port()
+    text = (
+        CONFIG.replace("FEED_URL", feed_server.url)
+        .replace("API_URL", f"http://127.0.0.1:{api.server_port}")
+        .replace("interval = 1", "interval = 3600")
+        .replace(
+            "dispatch_interval = 0.5",
+            f'dispatch_interval = 60\nlisten = "127.0.0.1:{port}"\n'
+            'webhook_secret = "hook-secret-1234"',
+        )
+    )
+    config = write_config(text)
+    notify = NotifySocket(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syndicator", "--config", str(config), "run"],
+        env={**os.environ, "NOTIFY_SOCKET": notify.path},
+        stdout=(tmp_path / "daemon.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        notify.wait_for("READY=1")
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while feed_server.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the first poll records the back catalogue
+        time.sleep(0.5)
+        feed_server.add("pinged", "Instant pickup")
+        wrong = requests.post(f"{base}/webhook", headers={"X-Syndicator-Secret": "nope"}, timeout=5)
+        assert wrong.status_code == 403
+        sent = time.monotonic()
+        hook = requests.post(
+            f"{base}/webhook", headers={"X-Syndicator-Secret": "hook-secret-1234"}, timeout=5
+        )
+        assert hook.status_code == 202
+        while not platform.statuses["masto"] and time.monotonic() - sent < 5:
+            time.sleep(0.05)
+        assert platform.statuses["masto"], "the webhook did not lead to a post"
+        assert time.monotonic() - sent < 2.0
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        assert 'syndicator_deliveries_total{outcome="published",target="masto"} 1.0' in metrics
+        health = requests.get(f"{base}/healthz", timeout=5)
+        assert health.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "hook-secret-1234" not in (tmp_path / "daemon.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        api.shutdown()
