@@ -32,8 +32,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def write_config(state_dir: Path, feed_url: str) -> Path:
-    """The demo config, pointing at the served feed and a state folder of its own."""
+    """The demo config, pointing at the served feed and a fresh state folder of its own."""
     state_dir.mkdir(parents=True, exist_ok=True)
+    for old in state_dir.glob("syndicator.db*"):  # every demo starts from a first start
+        old.unlink()
     template = (resources.files("syndicator") / "sample" / "demo.toml").read_text(encoding="utf-8")
     path = state_dir / "config.toml"
     text = template.replace("{state_dir}", str(state_dir.resolve())).replace("{feed_url}", feed_url)

@@ -110,7 +110,7 @@ def print_delivery(d: Delivery, log: Sequence[dict[str, Any]]) -> None:
 def print_draft(target: str, draft: Draft) -> None:
     """The exact payload a target gets, indented."""
     click.echo(f"  -- {target}")
-    click.echo(textwrap.indent(draft.text, "     | "))
+    click.echo(textwrap.indent(draft.text, "     | ", lambda line: True))
     for image in draft.images:
         click.echo(f"     image: {image.url}" + (f"  (alt: {image.alt})" if image.alt else ""))
     if draft.album:

@@ -137,7 +137,7 @@ def test_connector_validates_its_own_options(tmp_path):
 
 
 def test_example_config_is_valid(monkeypatch, tmp_path):
-    for name in ("facebook-page-token", "linkedin-token"):
+    for name in ("facebook-page-token", "linkedin-token", "mastodon-token"):
         (tmp_path / name).write_text("file-token-value")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     for var in (
