@@ -90,7 +90,8 @@ class Platform:
                 for status in statuses:
                     for link in status["links"]:
                         by_link[link.split("?")[0]] += 1
-                instances[name] = {"statuses": len(statuses), "by_link": by_link}
+                by_id = {s["id"]: [link.split("?")[0] for link in s["links"]] for s in statuses}
+                instances[name] = {"statuses": len(statuses), "by_link": by_link, "by_id": by_id}
             return {
                 "instances": instances,
                 "inflight": self.inflight,
@@ -132,7 +133,11 @@ def handler_for(platform: Platform) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            form = parse_qs(self.rfile.read(length).decode())
+            body = self.rfile.read(length)
+            if len(body) < length:  # the client died mid-request: a real server drops it too
+                self.close_connection = True
+                return
+            form = parse_qs(body.decode())
             instance, _, rest = urlsplit(self.path).path.lstrip("/").partition("/")
             if rest != "api/v1/statuses":
                 return self._send(404, {"error": "Record not found"})
