@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Iterable
 
-
 NOISY = ("oauthlib", "requests_oauthlib")
 
 

@@ -46,6 +46,7 @@ class Report:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     unknown_left: list[int] = field(default_factory=list)
+    misattributed: list[str] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     faults: dict[str, int] = field(default_factory=dict)
     clean_exit: bool = False
@@ -229,6 +230,12 @@ def _compare(report: Report, platform: Platform, database: str, posts: int) -> N
         leaked = [link for link in by_link if "before-" in link]
         report.duplicated += [f"{name} back catalogue {link}" for link in leaked]
     rows = deliveries(database)
+    for row in rows:  # every recorded receipt must point at that very post on that platform
+        if row["state"] != "published":
+            continue
+        by_id = stats["instances"].get(row["target"], {}).get("by_id", {})
+        if row["post_url"] not in by_id.get(row["remote_id"], []):
+            report.misattributed.append(f"{row['target']} {row['post_guid']} → {row['remote_id']}")
     report.unknown_left = [r["id"] for r in rows if r["state"] == "unknown"]
     report.failed = [r["id"] for r in rows if r["state"] == "failed"]
 
@@ -245,7 +252,7 @@ def main() -> None:
     args = parser.parse_args()
     report = run(args.posts, args.kills, seed=args.seed, faults=args.faults, database=args.database)
     print(json.dumps(asdict(report), indent=2))
-    ok = not report.lost and not report.duplicated and report.clean_exit
+    ok = not (report.lost or report.duplicated or report.misattributed) and report.clean_exit
     sys.exit(0 if ok else 1)
 
 

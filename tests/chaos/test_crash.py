@@ -10,6 +10,7 @@ def test_short_crash_run_loses_nothing_and_duplicates_nothing(tmp_path):
     assert report.received == report.expected == 64
     assert report.lost == []
     assert report.duplicated == []
+    assert report.misattributed == []
     assert report.unknown_left == []  # every target here can look posts up
     assert report.failed == []
     assert report.clean_exit
