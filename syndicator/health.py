@@ -41,8 +41,8 @@ def collect(settings: Settings, store: Store) -> dict[str, Any]:
         )
     targets = []
     for target in settings.targets:
-        state = store.target_state(target.name)
-        paused = state.paused_until is not None and state.paused_until > now
+        pause = store.target_state(target.name)
+        paused = pause.paused_until is not None and pause.paused_until > now
         dry = settings.mode == "dry-run" or target.dry_run or settings.trial_active(now)
         targets.append(
             {
@@ -51,9 +51,9 @@ def collect(settings: Settings, store: Store) -> dict[str, Any]:
                 "enabled": target.enabled,
                 "dry_run": dry,
                 "status": "paused" if paused else ("disabled" if not target.enabled else "ok"),
-                "paused_until": state.paused_until if paused else None,
-                "pause_reason": state.pause_reason if paused else None,
-                "last_publish_at": state.last_publish_at,
+                "paused_until": pause.paused_until if paused else None,
+                "pause_reason": pause.pause_reason if paused else None,
+                "last_publish_at": pause.last_publish_at,
                 "queue": counts.get(target.name, {}),
             }
         )
