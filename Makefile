@@ -10,15 +10,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-.PHONY: demo test lint bench chaos
+.PHONY: demo test lint chaos
 demo: $(STAMP)
 	$(BIN)/syndicator demo
 
-test: $(STAMP)
-	$(BIN)/ruff check syndicator connectors tests
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check syndicator connectors tests
 	$(BIN)/ruff format --check syndicator connectors tests
 	$(BIN)/mypy syndicator connectors
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.crash --posts 300 --kills 60
