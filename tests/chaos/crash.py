@@ -58,6 +58,7 @@ class Feed:
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
+        self.fetches = 0
         self.lock = threading.Lock()
         feed = self
 
@@ -67,6 +68,7 @@ class Feed:
 
             def do_GET(self) -> None:
                 with feed.lock:
+                    feed.fetches += 1
                     body = rss(feed.entries).encode()
                 etag = '"' + hashlib.sha1(body).hexdigest() + '"'
                 if self.headers.get("If-None-Match") == etag:
