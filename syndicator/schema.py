@@ -131,8 +131,9 @@ daemons = sa.Table(
 def make_engine(url: str) -> Engine:
     """An engine with SQLite tuned for a daemon and a CLI working at once (WAL, busy timeout)."""
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, future=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, future=True)
+        # dispatch threads (one per target, up to 8) + scheduler jobs + listener
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = sa.create_engine(url, connect_args={"timeout": 30})
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
