@@ -257,7 +257,8 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     if len({f.name for f in feeds}) != len(feeds):
         raise ConfigError(f"{path}: [[feeds]] names must be unique")
     targets_table = _table(data, "targets", path)
-    targets = tuple(_target(path, n, t, secrets) for n, t in targets_table.items())
+    approval = core.get("require_approval", bool, False)
+    targets = tuple(_target(path, n, t, secrets, approval) for n, t in targets_table.items())
     media = _Reader(path, "media", _table(data, "media", path), secrets)
     return Settings(
         path=path,
@@ -341,7 +342,10 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     )
 
 
-def _target(path: Path, name: str, table: Any, secrets: set[str]) -> TargetSettings:
+def _target(
+    path: Path, name: str, table: Any, secrets: set[str], approval: bool
+) -> TargetSettings:
+    """One [targets.<name>] table; `approval` is the global require_approval default."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [targets.{name}] must be a table")
     r = _Reader(path, f"targets.{name}", table, secrets)
@@ -369,7 +373,7 @@ def _target(path: Path, name: str, table: Any, secrets: set[str]) -> TargetSetti
         include_tags=r.names("include_tags"),
         exclude_tags=r.names("exclude_tags"),
         feeds=frozenset(r.get("feeds", list, [])),
-        require_approval=r.get("require_approval", bool, False),
+        require_approval=r.get("require_approval", bool, approval),
         on_unknown=r.choice("on_unknown", ("hold", "resend"), "hold"),
         on_image_error=r.choice("on_image_error", ("text", "hold", "fail"), "text"),
         retry=RetryPolicy(

@@ -15,6 +15,7 @@ from syndicator.config import FeedSettings, Settings, TargetSettings
 from syndicator.connector import Connector
 from syndicator.errors import FeedError
 from syndicator.models import Post, State
+from syndicator.notify import PendingItem, notify_pending
 from syndicator.store import Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class PollResult:
     skipped: int = 0
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    awaiting: list[PendingItem] = field(default_factory=list)
 
 
 def accepts(target: TargetSettings, post: Post) -> bool:
@@ -112,6 +114,10 @@ class Poller:
         result.warnings = list(parsed.warnings)
         first_poll = not (state and state.initialized)
         self._process(feed, parsed.posts, first_poll, now, result)
+        if result.awaiting and self.settings.approval_webhook:
+            notify_pending(
+                self.settings.approval_webhook, result.awaiting, user_agent=self.settings.user_agent
+            )
         self.store.record_poll(
             feed.name,
             now,
@@ -194,6 +200,9 @@ class Poller:
             )
             if created is not None:
                 result.deliveries += 1
+                if needs_approval:
+                    item = PendingItem(created, target.name, post.title, post.url, draft.text)
+                    result.awaiting.append(item)
                 log.info(
                     "post %s target %s delivery %s: %s", post.guid, target.name, created, state
                 )
