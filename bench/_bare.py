@@ -17,6 +17,7 @@ import resource
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import feedparser
 import requests
@@ -117,7 +118,8 @@ def main() -> None:
     elif args.mode == "poll":
         poll(args.feed, args.api, args.instances, args.interval)
     else:
-        pairs = [line.split(" ", 1) for line in open(args.list).read().splitlines() if line]
+        lines = Path(args.list).read_text().splitlines()
+        pairs = [line.split(" ", 1) for line in lines if line]
         urls, etags = [p[0] for p in pairs], [p[1] if len(p) > 1 else "" for p in pairs]
         print(json.dumps(fetch(urls, etags, args.threads)), flush=True)
 

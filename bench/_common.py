@@ -212,7 +212,8 @@ class FeedServer:
     for every GET, in the server's thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int | None = None) -> None:
+        self.keep = keep  # a feed lists only its newest `keep` entries (WordPress: 10)
         self.feeds: dict[str, _Feed] = {}
         self.added: dict[str, float] = {}
         self.lock = threading.Lock()
@@ -243,6 +244,7 @@ class FeedServer:
         with self.lock:
             feed = self.feeds[name]
             feed.entries.insert(0, entry)
+            del feed.entries[self.keep or len(feed.entries) :]
             feed.render()
             self.added[guid] = time.time()
             return self.added[guid]
@@ -328,12 +330,13 @@ class FakeApi:
 
 @dataclass(frozen=True)
 class Target:
-    """One [targets.<name>] table: a fake Mastodon instance."""
+    """One [targets.<name>] table: a fake Mastodon instance, or another type given by `extra`."""
 
     name: str
-    api: str  # the FakeApi base URL
+    api: str  # the FakeApi base URL (Mastodon only)
     timeout: float = 10.0
     extra: str = ""
+    kind: str = "mastodon"
 
 
 def write_config(
@@ -361,9 +364,12 @@ def write_config(
         lines += [
             "",
             f"[targets.{t.name}]",
-            'type = "mastodon"',
-            f'api_base = "{t.api}/{t.name}"',
-            f'access_token = "bench-token-{t.name}"',
+            f'type = "{t.kind}"',
+            *(
+                [f'api_base = "{t.api}/{t.name}"', f'access_token = "bench-token-{t.name}"']
+                if t.kind == "mastodon"
+                else []
+            ),
             f"timeout = {t.timeout}",
             'retry_delay = "1s"',
             'template = "{title} {url}"',
@@ -391,8 +397,8 @@ def proc_rss(pid: int) -> int:
 class NotifySocket:
     """A datagram socket standing in for systemd's NOTIFY_SOCKET (as tests/test_daemon.py)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.path = str(folder / "notify.sock")
+    def __init__(self, folder: Path, name: str = "notify.sock") -> None:
+        self.path = str(folder / name)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
 
@@ -423,11 +429,18 @@ def syndicator_command(config: Path, *args: str) -> list[str]:
 class Daemon:
     """`syndicator run` as a child process; `ready` is the monotonic time READY=1 arrived."""
 
-    def __init__(self, config: Path, *, log_level: str = "INFO") -> None:
+    def __init__(
+        self, config: Path, *, log_level: str = "INFO", env: dict[str, str] | None = None
+    ) -> None:
         self.folder = config.parent
-        self.notify = NotifySocket(self.folder)
+        self.notify = NotifySocket(self.folder, f"notify-{uuid.uuid4().hex[:6]}.sock")
         self.log = self.folder / f"daemon-{uuid.uuid4().hex[:6]}.log"
-        env = {**os.environ, "NOTIFY_SOCKET": self.notify.path, "SYNDICATOR_LOG_LEVEL": log_level}
+        env = {
+            **os.environ,
+            "NOTIFY_SOCKET": self.notify.path,
+            "SYNDICATOR_LOG_LEVEL": log_level,
+            **(env or {}),
+        }
         env.pop("WATCHDOG_USEC", None)
         self.started = time.monotonic()
         with self.log.open("wb") as out:
@@ -560,3 +573,163 @@ def bare_process(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "bench._bare", *args], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
+
+
+# -- a large database -----------------------------------------------------------------------
+
+TARGET_NAMES = ("mastodon", "facebook", "x", "linkedin", "bluesky")
+STATE_MIX = (  # out of 1000 deliveries: a long-running install, mostly settled
+    ("published", 950),
+    ("failed", 10),
+    ("unknown", 2),
+    ("pending", 8),
+    ("dry_run", 15),
+    ("skipped", 10),
+    ("cancelled", 5),
+)
+
+
+def generate_database(url: str, deliveries: int, log_rows: int, chunk: int = 20_000) -> float:
+    """Fill a migrated database with realistic rows (one post per 5 deliveries) via bulk
+    SQLAlchemy Core inserts; returns the seconds it took."""
+    import sqlalchemy as sa
+
+    from syndicator.models import Draft, Post
+    from syndicator.schema import deliveries as d_table
+    from syndicator.schema import feeds, posts, publish_log
+    from syndicator.store import Store
+
+    began = time.perf_counter()
+    store = Store(url)
+    store.migrate()
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    states = [state for state, n in STATE_MIX for _ in range(n)]
+    draft_shape = Draft(text="").to_dict()
+    per_delivery, extra = divmod(log_rows, deliveries)
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(feeds),
+            [{"name": "blog", "url": "https://blog.example/feed/", "initialized": True}],
+        )
+    post_rows: list[dict[str, Any]] = []
+    delivery_rows: list[dict[str, Any]] = []
+    log_batch: list[dict[str, Any]] = []
+    log_id = 0
+
+    def flush(final: bool = False) -> None:
+        for table, rows in ((posts, post_rows), (d_table, delivery_rows), (publish_log, log_batch)):
+            if rows and (final or len(rows) >= chunk or table is posts):
+                with store.engine.begin() as conn:
+                    conn.execute(sa.insert(table), rows)
+                rows.clear()
+
+    for delivery_id in range(1, deliveries + 1):
+        post_id, target_index = divmod(delivery_id - 1, len(TARGET_NAMES))
+        post_id += 1
+        at = start + timedelta(minutes=30 * post_id)
+        if target_index == 0:
+            post = Post(
+                feed="blog",
+                guid=f"https://blog.example/?p={post_id}",
+                url=f"https://blog.example/{at:%Y/%m}/post-number-{post_id}/",
+                title=f"Post number {post_id}: what happened at the spring meeting",
+                summary="A short summary of the post, as WordPress writes it in the feed. " * 3,
+                categories=("news", "events"),
+                tags=("community",),
+                published=at,
+            )
+            post_rows.append(
+                {
+                    "id": post_id,
+                    "feed": "blog",
+                    "guid": post.guid,
+                    "url": post.url,
+                    "title": post.title,
+                    "content_hash": post.content_hash,
+                    "data": post.to_dict(),
+                    "published_at": at,
+                    "first_seen_at": at,
+                    "updated_at": at,
+                    "edits": 0,
+                    "fanned_out": True,
+                }
+            )
+        target = TARGET_NAMES[target_index]
+        state = states[delivery_id % len(states)]
+        link = f"https://blog.example/p/{post_id}"
+        # Draft.to_dict()'s shape, built directly: asdict() would dominate the generation time
+        draft = dict(
+            draft_shape, text=f"Post number {post_id}: what happened #news {link}", link=link
+        )
+        done = state in ("published", "failed", "skipped", "cancelled", "dry_run")
+        delivery_rows.append(
+            {
+                "id": delivery_id,
+                "post_id": post_id,
+                "target": target,
+                "state": state,
+                "dry_run": state == "dry_run",
+                "attempts": 1,
+                "next_attempt_at": None if done else at,
+                "payload": draft,
+                "payload_hash": hashlib.sha256(draft["text"].encode()).hexdigest(),
+                "remote_id": str(delivery_id) if state == "published" else None,
+                "remote_url": f"https://{target}.example/status/{delivery_id}"
+                if state == "published"
+                else None,
+                "last_error": "HTTP 500 from POST /api/v1/statuses"
+                if state in ("failed", "unknown")
+                else None,
+                "created_at": at,
+                "updated_at": at + timedelta(seconds=2),
+            }
+        )
+        for i in range(per_delivery + (1 if delivery_id <= extra else 0)):
+            log_id += 1
+            last = i == per_delivery - 1
+            log_batch.append(
+                {
+                    "id": log_id,
+                    "delivery_id": delivery_id,
+                    "post_id": post_id,
+                    "target": target,
+                    "at": at + timedelta(seconds=i),
+                    "outcome": state if last else "retry",
+                    "remote_url": None,
+                    "error": None if last else "HTTP 503 from POST /api/v1/statuses",
+                    "duration_ms": 120,
+                    "dry_run": state == "dry_run",
+                    "payload": None,
+                }
+            )
+        if target_index == len(TARGET_NAMES) - 1 and len(delivery_rows) >= chunk:
+            flush()
+    flush(final=True)
+    store.close()
+    return time.perf_counter() - began
+
+
+def database_bytes(url: str) -> int:
+    """Size on disk: SQLite file after a WAL checkpoint, or the PostgreSQL schema's relations."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+                size = conn.exec_driver_sql("PRAGMA page_size").scalar()
+                return int(pages) * int(size)
+            return int(
+                conn.execute(
+                    sa.text(
+                        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+                    )
+                ).scalar()
+                or 0
+            )
+    finally:
+        engine.dispose()

@@ -12,7 +12,6 @@ instances, one thread each, with no store: the floor for this much HTTP.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from bench import _common as c
 
