@@ -17,6 +17,7 @@ from typing import Any
 
 from syndicator.connector import TextOptions
 from syndicator.errors import ConfigError
+from syndicator.urls import secret_parts
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
@@ -325,6 +326,7 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     url = r.secret("url")
     if not url or not url.startswith(("http://", "https://")):
         raise r.fail("url", "an http:// or https:// URL is required")
+    r.secrets.update(secret_parts(url))
     backfill = r.get("backfill", int, 0)
     if backfill < 0:
         raise r.fail("backfill", "must be 0 or more")
@@ -342,9 +344,7 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     )
 
 
-def _target(
-    path: Path, name: str, table: Any, secrets: set[str], approval: bool
-) -> TargetSettings:
+def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool) -> TargetSettings:
     """One [targets.<name>] table; `approval` is the global require_approval default."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [targets.{name}] must be a table")

@@ -12,12 +12,13 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from syndicator.errors import FeedError
 from syndicator.feedparse import ParsedFeed, parse
+from syndicator.urls import redact
 
 __all__ = ["FetchResult", "ParsedFeed", "fetch", "parse", "redact"]
 
@@ -168,13 +169,3 @@ def _transport_message(exc: requests.RequestException, where: str, timeout: floa
     if isinstance(exc, requests.exceptions.InvalidSchema | requests.exceptions.InvalidURL):
         return f"{where} redirected to a URL that cannot be fetched"
     return f"request to {where} failed ({type(exc).__name__})"
-
-
-def redact(url: str) -> str:
-    """`url` without userinfo, query or fragment: safe for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid URL>"
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from syndicator import queries
 from syndicator.config import Settings
 from syndicator.models import utcnow
 from syndicator.store import Store
+from syndicator.urls import redact
 
 ALIVE_WITHIN = timedelta(seconds=60)
-
-
-def _public_url(url: str) -> str:
-    """Scheme, host and path: a feed URL may carry a token in its query string."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def collect(settings: Settings, store: Store) -> dict[str, Any]:
@@ -32,7 +25,7 @@ def collect(settings: Settings, store: Store) -> dict[str, Any]:
         feeds.append(
             {
                 "name": feed.name,
-                "url": _public_url(feed.url),
+                "url": redact(feed.url),
                 "last_poll_at": state.last_poll_at if state else None,
                 "last_success_at": state.last_success_at if state else None,
                 "last_error": state.last_error if state else None,

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import requests
 
-from syndicator.feed import redact
+from syndicator.urls import redact
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from syndicator.store.base import StoreBase
 from syndicator.store.records import (
     FeedState,
 )
+from syndicator.urls import redact
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,13 @@ class FeedsMixin(StoreBase):
     def ensure_feed(self, name: str, url: str) -> None:
         """Create the feed's state row on first sight."""
         with self._write() as conn:
-            self._ensure(conn, feeds, name=name, url=url, initialized=False)
+            self._ensure(conn, feeds, name=name, url=redact(url), initialized=False)
 
     def claim_feed(self, name: str, url: str, owner: str, now: datetime, interval: float) -> bool:
         """Take the poll of a feed for this interval; False when another daemon has it."""
         lease_until = now + timedelta(seconds=max(interval * 0.8, 5))
         with self._write() as conn:
-            self._ensure(conn, feeds, name=name, url=url, initialized=False)
+            self._ensure(conn, feeds, name=name, url=redact(url), initialized=False)
             done = conn.execute(
                 sa.update(feeds)
                 .where(feeds.c.name == name)
@@ -54,7 +55,7 @@ class FeedsMixin(StoreBase):
                         feeds.c.lease_owner == owner,
                     )
                 )
-                .values(lease_owner=owner, lease_until=lease_until, url=url)
+                .values(lease_owner=owner, lease_until=lease_until, url=redact(url))
             )
             return done.rowcount == 1
 
