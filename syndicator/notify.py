@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import requests
 
@@ -37,7 +38,7 @@ def notify_pending(url: str, items: Sequence[PendingItem], *, user_agent: str) -
         f"{len(items)} draft(s) await approval: {'; '.join(titles)} — "
         "`syndicator pending` shows them, `syndicator approve` releases them."
     )
-    body = {"text": text, "pending": [asdict(item) for item in items]}
+    body: dict[str, Any] = {"text": text, "pending": [asdict(item) for item in items]}
     try:
         response = requests.post(url, json=body, timeout=10, headers={"User-Agent": user_agent})
         response.raise_for_status()
