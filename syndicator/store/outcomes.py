@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 from syndicator.models import Receipt, State
 from syndicator.schema import deliveries
 from syndicator.store.base import StoreBase
-from syndicator.store.records import (
-    Delivery,
-)
-
-log = logging.getLogger(__name__)
+from syndicator.store.records import Delivery
 
 
 class OutcomesMixin(StoreBase):
-    """Only the lease holder records an outcome."""
+    """Only the lease holder records an outcome; state and log row commit together."""
+
+    def _finish(
+        self,
+        delivery: Delivery,
+        owner: str,
+        now: datetime,
+        state: State,
+        outcome: str,
+        entry: dict[str, Any],
+        **values: Any,
+    ) -> bool:
+        with self._write() as conn:
+            if not self._leave_publishing(conn, delivery, owner, now, state=state.value, **values):
+                return False
+            dry_run = entry.pop("dry_run", delivery.dry_run)
+            self._log(
+                conn, delivery.id, delivery.post_id, delivery.target, now, outcome, dry_run, **entry
+            )
+            if state == State.PUBLISHED:
+                self._touch_target(conn, delivery.target, last_publish_at=now)
+            return True
 
     def mark_published(
         self,
@@ -29,55 +45,27 @@ class OutcomesMixin(StoreBase):
         duration_ms: int,
         note: str | None = None,
     ) -> bool:
-        """publishing → published, with the remote id and URL, and its log row."""
-        with self._write() as conn:
-            if not self._leave_publishing(
-                conn,
-                delivery,
-                owner,
-                now,
-                state=State.PUBLISHED.value,
-                remote_id=receipt.remote_id,
-                remote_url=receipt.url,
-                last_error=note,
-                next_attempt_at=None,
-            ):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                "published",
-                False,
-                remote_id=receipt.remote_id,
-                remote_url=receipt.url,
-                error=note,
-                duration_ms=duration_ms,
-            )
-            self._touch_target(conn, delivery.target, last_publish_at=now)
-            return True
+        """publishing → published, with the remote id and URL."""
+        remote = {"remote_id": receipt.remote_id, "remote_url": receipt.url}
+        entry = {**remote, "error": note, "duration_ms": duration_ms}
+        return self._finish(
+            delivery,
+            owner,
+            now,
+            State.PUBLISHED,
+            "published",
+            entry,
+            last_error=note,
+            next_attempt_at=None,
+            **remote,
+        )
 
     def mark_dry_run(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         """publishing → dry_run: the full payload goes to the log; nothing left the machine."""
-        with self._write() as conn:
-            if not self._leave_publishing(
-                conn, delivery, owner, now, state=State.DRY_RUN.value, next_attempt_at=None
-            ):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                "dry_run",
-                True,
-                payload=delivery.payload,
-                duration_ms=0,
-            )
-            return True
+        entry = {"dry_run": True, "payload": delivery.payload, "duration_ms": 0}
+        return self._finish(
+            delivery, owner, now, State.DRY_RUN, "dry_run", entry, next_attempt_at=None
+        )
 
     def mark_retry(
         self,
@@ -92,28 +80,11 @@ class OutcomesMixin(StoreBase):
         duration_ms: int | None = None,
     ) -> bool:
         """publishing → pending, due again at `due`. A refund does not count the attempt."""
-        values: dict[str, Any] = {
-            "state": State.PENDING.value,
-            "last_error": error,
-            "next_attempt_at": due,
-        }
+        values: dict[str, Any] = {"last_error": error, "next_attempt_at": due}
         if refund:
             values["attempts"] = deliveries.c.attempts - 1
-        with self._write() as conn:
-            if not self._leave_publishing(conn, delivery, owner, now, **values):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                outcome,
-                False,
-                error=error,
-                duration_ms=duration_ms,
-            )
-            return True
+        entry = {"error": error, "duration_ms": duration_ms}
+        return self._finish(delivery, owner, now, State.PENDING, outcome, entry, **values)
 
     def mark_failed(
         self,
@@ -125,29 +96,17 @@ class OutcomesMixin(StoreBase):
         duration_ms: int | None = None,
     ) -> bool:
         """publishing → failed: needs a human (`queue retry`)."""
-        with self._write() as conn:
-            if not self._leave_publishing(
-                conn,
-                delivery,
-                owner,
-                now,
-                state=State.FAILED.value,
-                last_error=error,
-                next_attempt_at=None,
-            ):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                "failed",
-                False,
-                error=error,
-                duration_ms=duration_ms,
-            )
-            return True
+        entry = {"error": error, "duration_ms": duration_ms}
+        return self._finish(
+            delivery,
+            owner,
+            now,
+            State.FAILED,
+            "failed",
+            entry,
+            last_error=error,
+            next_attempt_at=None,
+        )
 
     def mark_unknown(
         self,
@@ -159,52 +118,28 @@ class OutcomesMixin(StoreBase):
         due: datetime | None,
         duration_ms: int | None = None,
     ) -> bool:
-        """publishing → unknown: the post may have landed; resolve by lookup, or hold."""
-        with self._write() as conn:
-            if not self._leave_publishing(
-                conn,
-                delivery,
-                owner,
-                now,
-                state=State.UNKNOWN.value,
-                last_error=error,
-                next_attempt_at=due,
-            ):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                "unknown",
-                False,
-                error=error,
-                duration_ms=duration_ms,
-            )
-            return True
+        """publishing → unknown: the post may have landed; resolve by lookup (at `due`), or hold."""
+        entry = {"error": error, "duration_ms": duration_ms}
+        return self._finish(
+            delivery,
+            owner,
+            now,
+            State.UNKNOWN,
+            "unknown",
+            entry,
+            last_error=error,
+            next_attempt_at=due,
+        )
 
     def mark_skipped(self, delivery: Delivery, owner: str, now: datetime, *, reason: str) -> bool:
         """publishing → skipped (too old by the time it was due)."""
-        with self._write() as conn:
-            if not self._leave_publishing(
-                conn,
-                delivery,
-                owner,
-                now,
-                state=State.SKIPPED.value,
-                last_error=reason,
-                next_attempt_at=None,
-            ):
-                return False
-            self._log(
-                conn,
-                delivery.id,
-                delivery.post_id,
-                delivery.target,
-                now,
-                "skipped",
-                delivery.dry_run,
-                error=reason,
-            )
-            return True
+        return self._finish(
+            delivery,
+            owner,
+            now,
+            State.SKIPPED,
+            "skipped",
+            {"error": reason},
+            last_error=reason,
+            next_attempt_at=None,
+        )
