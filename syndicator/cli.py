@@ -281,6 +281,23 @@ def queue_cancel(ctx: click.Context, ids: tuple[int, ...]) -> None:
     _human_action(ctx, ids, "cancel", "cancelled")
 
 
+@queue.command("landed")
+@click.argument("delivery_id", type=int)
+@click.option("--url", required=True, help="Where the post is on the platform.")
+@click.pass_context
+def queue_landed(ctx: click.Context, delivery_id: int, url: str) -> None:
+    """Settle an unknown outcome by hand: the post is there (use `queue retry` if it is not)."""
+    from syndicator.models import Receipt, utcnow
+
+    with opened_store(ctx) as (_, store):
+        delivery = _get(store, delivery_id)
+        if not store.mark_resolved_published(delivery_id, Receipt(remote_id="", url=url), utcnow()):
+            raise click.ClickException(
+                f"delivery {delivery_id} is {delivery.state}: only unknown outcomes can be settled"
+            )
+    click.echo(f"delivery {delivery_id} ({delivery.target}): published at {url}")
+
+
 @cli.command("log")
 @click.option("--target")
 @click.option("--post", "post_guid", help="A post's guid or URL.")

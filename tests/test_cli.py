@@ -116,6 +116,14 @@ def test_unknown_is_flagged_prominently(run_cli, feed_server, monkeypatch):
     invoke("run", "--once")
     assert "unknown outcome" in invoke("queue", "list")
     assert "unknown outcome" in invoke("status")
+    (row,) = json.loads(invoke("queue", "list", "--state", "unknown", "--json"))
+    out = invoke("queue", "landed", str(row["id"]), "--url", "https://fake.example/1")
+    assert "published at https://fake.example/1" in out
+    (row,) = json.loads(invoke("queue", "list", "--json"))
+    assert (row["state"], row["remote_url"]) == ("published", "https://fake.example/1")
+    assert "only unknown outcomes" in invoke(
+        "queue", "landed", str(row["id"]), "--url", "x", code=1
+    )
 
 
 def test_approval_flow(run_cli, feed_server):
@@ -163,3 +171,16 @@ def test_status_and_resume(run_cli, feed_server):
     assert json.loads(invoke("status", "--json"))["targets"][0]["status"] == "ok"
     assert len(fakes.PLATFORMS["alpha"].posts) == 1
     invoke("resume", "nope", code=1)
+
+
+def test_preview_shows_the_newest_entry_per_target_and_stores_nothing(run_cli, feed_server):
+    from datetime import timedelta
+
+    invoke = run_cli()
+    feed_server.add("old", "An older post", age=timedelta(days=2))
+    feed_server.add("new", "The newest post", age=timedelta(hours=1))
+    feed_server.entries.reverse()  # the feed lists oldest first: preview must still pick "new"
+    out = invoke("preview")
+    assert "== feed blog: The newest post" in out and "-- alpha" in out
+    assert "An older post" not in out
+    assert json.loads(invoke("queue", "list", "--json")) == []
