@@ -17,6 +17,7 @@ import requests
 
 from syndicator.errors import (
     AuthExpired,
+    ConnectorError,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
@@ -42,6 +43,11 @@ def join(base: str, path: str) -> str:
 def describe(method: str, url: str) -> str:
     """`POST /api/v1/statuses`: enough to locate a failure, nothing secret."""
     return f"{method} {urlsplit(url).path}"
+
+
+def where(response: requests.Response) -> str:
+    """`describe` for the request behind a response."""
+    return describe(response.request.method or "?", response.request.url or "")
 
 
 def send(
@@ -126,8 +132,7 @@ def raise_for(
     status = response.status_code
     if status < 400:
         return
-    where = describe(response.request.method or "?", response.request.url or "")
-    text = f"{where}: HTTP {status}: {message}".rstrip(": ")
+    text = f"{where(response)}: HTTP {status}: {message}".rstrip(": ")
     if status == 429:
         raise RateLimited(text, retry_after=retry_after(response.headers))
     if status == 401:
@@ -145,3 +150,20 @@ def json_or_empty(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return {}
+
+
+def json_object(
+    response: requests.Response,
+    key: str | None = None,
+    kind: type[ConnectorError] = RetryableError,
+) -> dict[str, Any]:
+    """The JSON object of a successful answer, which must hold `key` when one is given.
+
+    Anything else raises `kind`: retryable by default, OutcomeUnknown for the answer to a
+    write that may have landed.
+    """
+    body = json_or_empty(response)
+    if not isinstance(body, dict) or (key is not None and key not in body):
+        missing = f" without {key!r}" if key is not None else ""
+        raise kind(f"{where(response)}: unexpected answer{missing}")
+    return body

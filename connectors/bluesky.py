@@ -15,18 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from connectors import _atproto, _http
+from connectors._options import Options
 from connectors._session_file import SessionFile
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits, TextOptions
 from syndicator.errors import (
     AuthExpired,
-    ConfigError,
-    ConnectorError,
     DuplicateContent,
     MediaError,
     OutcomeUnknown,
@@ -42,7 +40,6 @@ ALT_MAX = 2000  # the Bluesky app's alt-text limit
 EMBEDS = ("images", "card")
 CARD_LIMITS = Limits(300, "graphemes")
 _LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _RENEW = frozenset({"ExpiredToken", "InvalidToken"})
 _ACCOUNT = frozenset({"AccountTakedown", "AccountDeactivated"})
 _MEDIA = frozenset({"BlobTooLarge", "InvalidMimeType", "InvalidImageDimensions"})
@@ -76,15 +73,14 @@ class Bluesky:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
         self.context = context
-        self.api_base = self._api_base(options.get("api_base", "https://bsky.social"))
-        self.handle = self._string(options, "handle", required=True).strip().removeprefix("@")
-        self.password = self._string(options, "app_password", required=True)
-        self.language = self._string(options, "language") or None
+        self.options = opts = Options(options, target=context.target, platform=self.name)
+        self.api_base = opts.api_base("https://bsky.social")
+        self.handle = opts.string("handle", required=True).strip().removeprefix("@")
+        self.password = opts.string("app_password", required=True)
+        self.language = opts.string("language") or None
         if self.language and not _LANGUAGE.fullmatch(self.language):
-            raise self._invalid("language", "must be a language tag such as 'en' or 'pt-BR'")
-        self.embed = self._string(options, "embed") or "images"
-        if self.embed not in EMBEDS:
-            raise self._invalid("embed", f"must be one of {', '.join(EMBEDS)}")
+            raise opts.invalid("language", "must be a language tag such as 'en' or 'pt-BR'")
+        self.embed = opts.choice("embed", EMBEDS)
         path = context.state_dir / f"bluesky-{context.target}.json"
         self.sessions = SessionFile(path, owner=f"{self.api_base} {self.handle}")
         self.http = _http.make_session(context.user_agent)
@@ -130,7 +126,7 @@ class Bluesky:
         body = {"repo": self._session().did, "collection": POST, "rkey": rkey, "record": record}
         response = self._call("POST", "com.atproto.repo.createRecord", json=body)
         self._raise_for(response, write=True)
-        uri = str(_object(response, "uri", OutcomeUnknown)["uri"])
+        uri = str(_http.json_object(response, "uri", OutcomeUnknown)["uri"])
         log.info("target %s: posted %s (key %s)", self.context.target, uri, key)
         return self._receipt(uri)
 
@@ -141,7 +137,7 @@ class Bluesky:
         if response.status_code in (400, 404) and _error(response)[0] == "RecordNotFound":
             return None
         self._raise_for(response)
-        receipt = self._receipt(str(_object(response, "uri")["uri"]))
+        receipt = self._receipt(str(_http.json_object(response, "uri")["uri"]))
         log.info("target %s: key %s found as %s", self.context.target, key, receipt.remote_id)
         return receipt
 
@@ -149,7 +145,7 @@ class Bluesky:
         """Reuse, refresh or create the session, then ask the server whose session it is."""
         response = self._call("GET", "com.atproto.server.getSession")
         self._raise_for(response)
-        body = _object(response, "did")
+        body = _http.json_object(response, "did")
         handle = str(body.get("handle") or self.handle)
         return AccountInfo(account=handle, details=(str(body["did"]),))
 
@@ -203,7 +199,7 @@ class Bluesky:
         kind = {"Content-Type": file.mime}
         response = self._call("POST", "com.atproto.repo.uploadBlob", data=file.data, headers=kind)
         self._raise_for(response)
-        return dict(_object(response, "blob")["blob"])
+        return dict(_http.json_object(response, "blob")["blob"])
 
     def _rkey(self, draft: Draft, key: str) -> str:
         """The post's record key: the guid keeps it unique even if delivery ids restart."""
@@ -254,11 +250,13 @@ class Bluesky:
 
     def _keep(self, response: requests.Response) -> Session:
         """The session a createSession/refreshSession answered, saved for every process."""
-        body = _object(response, "accessJwt")
+        body = _http.json_object(response, "accessJwt")
         names = ("did", "handle", "accessJwt", "refreshJwt")
         session = _parse_session({name: body.get(name) for name in names})
         if session is None:
-            raise RetryableError(f"{_where(response)}: session answer without {', '.join(names)}")
+            raise RetryableError(
+                f"{_http.where(response)}: session answer without {', '.join(names)}"
+            )
         self.sessions.save({name: body[name] for name in names})
         return session
 
@@ -298,7 +296,7 @@ class Bluesky:
     def _message(self, response: requests.Response) -> str:
         """`POST /xrpc/nsid: HTTP 400: Name: text`, with any credential blanked out."""
         name, text = _error(response)
-        return self._redact(f"{_where(response)}: HTTP {response.status_code}: {name}: {text}")
+        return self._redact(f"{_http.where(response)}: HTTP {response.status_code}: {name}: {text}")
 
     def _redact(self, text: str) -> str:
         """The message with the password and tokens replaced, in case a server echoes them."""
@@ -308,31 +306,6 @@ class Bluesky:
         for secret in secrets:
             text = text.replace(secret, "[redacted]")
         return text[:500]
-
-    # -- options ----------------------------------------------------------------------------
-
-    def _api_base(self, value: Any) -> str:
-        """An https:// base URL (plain http only for loopback test servers)."""
-        parts = urlsplit(value.strip()) if isinstance(value, str) else None
-        secure = parts is not None and (
-            parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        )
-        if parts is None or not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self._invalid("api_base", "must be an https:// URL such as https://bsky.social")
-        return urlunsplit(parts).rstrip("/")
-
-    def _string(self, options: Mapping[str, Any], key: str, *, required: bool = False) -> str:
-        """A string option; "" when absent and not required."""
-        value = options.get(key)
-        if value is None and not required:
-            return ""
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self._invalid(key, "is required" if value is None else "must be a string")
-        return value
-
-    def _invalid(self, key: str, problem: str) -> ConfigError:
-        """ConfigError naming the target and the key."""
-        return ConfigError(f"target {self.context.target!r} (bluesky): {key} {problem}")
 
 
 def _plain(post: Post, template: str) -> str:
@@ -373,17 +346,3 @@ def _error(response: requests.Response) -> tuple[str, str]:
     if not isinstance(body, dict):
         return "", ""
     return str(body.get("error") or ""), str(body.get("message") or "")
-
-
-def _where(response: requests.Response) -> str:
-    return _http.describe(response.request.method or "?", response.request.url or "")
-
-
-def _object(
-    response: requests.Response, key: str, kind: type[ConnectorError] = RetryableError
-) -> dict[str, Any]:
-    """The JSON object of a successful answer, which must hold `key`."""
-    body = _http.json_or_empty(response)
-    if not isinstance(body, dict) or key not in body:
-        raise kind(f"{_where(response)}: unexpected answer without {key!r}")
-    return body

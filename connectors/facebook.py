@@ -15,17 +15,17 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, NoReturn
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import facebook
 import requests
 
 from connectors import _http
+from connectors._options import Options
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits
 from syndicator.errors import (
     AuthExpired,
-    ConfigError,
     DuplicateContent,
     OutcomeUnknown,
     PermanentError,
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 MIN_VERSION = 24
 _VERSION = re.compile(r"v(\d+)\.(\d+)")
 _ID = re.compile(r"\d+")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png"}
 # Graph error codes (developers.facebook.com/docs/graph-api/guides/error-handling)
 _AUTH_CODES = frozenset({102, 190})
@@ -64,19 +63,20 @@ class FacebookPage:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
         self.context = context
+        self.options = opts = Options(options, target=context.target, platform=self.name)
         self.page_id = self._id(options.get("page_id"), "page_id")
         token = options.get("access_token")
         if not isinstance(token, str) or not token.strip():
-            raise self._invalid("access_token", "is required (a Page access token)")
+            raise opts.invalid("access_token", "is required (a Page access token)")
         self.token = token
         self.albums = self._albums(options.get("albums", {}))
         default = options.get("default_album")
         self.default_album = None if default is None else self._id(default, "default_album")
-        self.api_base = self._api_base(options.get("api_base", "https://graph.facebook.com"))
+        self.api_base = opts.api_base("https://graph.facebook.com")
         self.api_version = options.get("api_version", "v24.0")
         version = _VERSION.fullmatch(str(self.api_version))
         if not version or int(version[1]) < MIN_VERSION:
-            raise self._invalid("api_version", f"must be v{MIN_VERSION}.0 or newer, like v24.0")
+            raise opts.invalid("api_version", f"must be v{MIN_VERSION}.0 or newer, like v24.0")
         render.validate_template(context.text.template)
         # A photo's caption carries the link: add it when the template has none.
         fields = {name for _, name, _, _ in string.Formatter().parse(context.text.template)}
@@ -151,7 +151,7 @@ class FacebookPage:
         me = self._call("GET", "me", {"fields": "id,name"})
         if str(me.get("id")) != self.page_id:
             owner = f"{me.get('name')!r} ({me.get('id')})"
-            raise self._invalid(
+            raise self.options.invalid(
                 "access_token", f"is not a Page access token for page_id {self.page_id}: {owner}"
             )
         details = self._check_albums()
@@ -183,7 +183,9 @@ class FacebookPage:
                 details.append(f"{name}: {info.get('name')!r}")
         if problems:
             hint = "albums cannot be created through the API: create them on the Page"
-            raise self._invalid("albums", f"{'; '.join(problems)} ({hint}, then set their ids)")
+            raise self.options.invalid(
+                "albums", f"{'; '.join(problems)} ({hint}, then set their ids)"
+            )
         return details
 
     def _call(
@@ -230,12 +232,14 @@ class FacebookPage:
     def _albums(self, value: Any) -> dict[str, str]:
         """`albums` table: category (case-insensitive) -> numeric album id."""
         if not isinstance(value, Mapping):
-            raise self._invalid("albums", "must be a table of category = album id")
+            raise self.options.invalid("albums", "must be a table of category = album id")
         albums: dict[str, str] = {}
         for category, album in value.items():
             key = str(category).strip().casefold()
             if not key or key in albums:
-                raise self._invalid("albums", f"has an empty or repeated category {category!r}")
+                raise self.options.invalid(
+                    "albums", f"has an empty or repeated category {category!r}"
+                )
             albums[key] = self._id(album, f"albums.{category}")
         return albums
 
@@ -243,22 +247,8 @@ class FacebookPage:
         """A numeric Graph id, given as a string or an integer."""
         text = str(value).strip() if isinstance(value, str | int) else ""
         if isinstance(value, bool) or not _ID.fullmatch(text):
-            raise self._invalid(key, "must be a numeric id (see the Page's or album's URL)")
+            raise self.options.invalid(key, "must be a numeric id (see the Page's or album's URL)")
         return text
-
-    def _api_base(self, value: Any) -> str:
-        """An https:// base URL (plain http only for loopback test servers)."""
-        parts = urlsplit(value.strip() if isinstance(value, str) else "")
-        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self._invalid(
-                "api_base", "must be an https:// URL like https://graph.facebook.com"
-            )
-        return urlunsplit(parts).rstrip("/")
-
-    def _invalid(self, key: str, problem: str) -> ConfigError:
-        """ConfigError naming the target and the key."""
-        return ConfigError(f"target {self.context.target!r} (facebook): {key} {problem}")
 
 
 class _Transport:

@@ -22,11 +22,11 @@ import requests
 
 from connectors import _http
 from connectors._linkedin_text import URL, to_little, trim_url
+from connectors._options import Options
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits
 from syndicator.errors import (
     AuthExpired,
-    ConfigError,
     DuplicateContent,
     OutcomeUnknown,
     PermanentError,
@@ -53,7 +53,6 @@ DISTRIBUTION = {
 
 _AUTHOR = re.compile(r"urn:li:(person:[A-Za-z0-9_-]+|organization:[0-9]+)")
 _VERSION = re.compile(r"20[0-9]{2}(0[1-9]|1[0-2])(\.[0-9]{2})?")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _DAILY = re.compile(r"\bday\b|\bdaily\b", re.IGNORECASE)
 _JAVA_PREFIX = re.compile(r"^(?:[\w$]+\.)+[\w$]*Exception:\s*")
 
@@ -77,22 +76,19 @@ class LinkedIn:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
         self.context = context
-        self.token = self._string(options, "access_token", required=True)
-        self.author = self._string(options, "author", required=True).strip()
+        self.options = opts = Options(options, target=context.target, platform=self.name)
+        self.token = opts.string("access_token", required=True)
+        self.author = opts.string("author", required=True).strip()
         if not _AUTHOR.fullmatch(self.author):
-            raise self._invalid(
+            raise opts.invalid(
                 "author", "must be urn:li:organization:<number> or urn:li:person:<id>"
             )
-        self.api_base = self._api_base(options.get("api_base", "https://api.linkedin.com"))
-        self.version = self._string(options, "version") or DEFAULT_VERSION
+        self.api_base = opts.api_base("https://api.linkedin.com")
+        self.version = opts.string("version") or DEFAULT_VERSION
         if not _VERSION.fullmatch(self.version):
-            raise self._invalid("version", "must be a LinkedIn-Version such as 202607 (YYYYMM)")
-        self.visibility = self._string(options, "visibility") or "PUBLIC"
-        if self.visibility not in VISIBILITIES:
-            raise self._invalid("visibility", f"must be one of {', '.join(VISIBILITIES)}")
-        self.link_style = self._string(options, "link_style") or "article"
-        if self.link_style not in LINK_STYLES:
-            raise self._invalid("link_style", f"must be one of {', '.join(LINK_STYLES)}")
+            raise opts.invalid("version", "must be a LinkedIn-Version such as 202607 (YYYYMM)")
+        self.visibility = opts.choice("visibility", VISIBILITIES)
+        self.link_style = opts.choice("link_style", LINK_STYLES)
         self.token_expires = self._expiry(options.get("token_expires"))
         self.session = _http.make_session(context.user_agent)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -173,7 +169,7 @@ class LinkedIn:
             details.append(f"cannot read {path} (HTTP 403): {self._error_text(response)}")
         else:
             self._raise_for(response, idempotent=True)
-            body = _object(response)
+            body = _http.json_object(response)
             account = f"{body.get(name_key) or '?'} ({self.author})"
             if kind == "person" and body.get("sub") not in (None, ident):
                 details.append(f"the token belongs to urn:li:person:{body['sub']}: posts will fail")
@@ -216,7 +212,7 @@ class LinkedIn:
             json=request,
             idempotent=True,
         )
-        value = _object(response).get("value") or {}
+        value = _http.json_object(response).get("value") or {}
         upload_url, urn = value.get("uploadUrl"), value.get("image")
         if not isinstance(upload_url, str) or not upload_url.startswith(("https://", "http://")):
             raise RetryableError("POST /rest/images: answer without an upload URL")
@@ -254,7 +250,7 @@ class LinkedIn:
                 " restricted r_member_social for members): check the profile by hand"
             )
         self._raise_for(response, idempotent=True)
-        elements = _object(response).get("elements")
+        elements = _http.json_object(response).get("elements")
         return [e for e in elements if isinstance(e, dict)] if isinstance(elements, list) else []
 
     def _call(
@@ -291,8 +287,7 @@ class LinkedIn:
         if status < 400:
             return
         message = self._error_text(response)
-        where = _http.describe(response.request.method or "?", response.request.url or "")
-        text = f"{where}: HTTP {status}: {message}"
+        text = f"{_http.where(response)}: HTTP {status}: {message}"
         if status < 500 and ("DUPLICATE_POST" in message or "is a duplicate of" in message):
             raise DuplicateContent(text)
         if status == 403:  # a missing scope or page role refuses every post alike
@@ -365,48 +360,14 @@ class LinkedIn:
             try:
                 when = datetime.fromisoformat(value.strip())
             except ValueError:
-                raise self._invalid("token_expires", "must be a date such as 2027-01-31") from None
+                raise self.options.invalid(
+                    "token_expires", "must be a date such as 2027-01-31"
+                ) from None
         elif isinstance(value, date) and not isinstance(value, datetime):
             when = datetime.combine(value, time.min)
         if not isinstance(when, datetime):
-            raise self._invalid("token_expires", "must be a date such as 2027-01-31")
+            raise self.options.invalid("token_expires", "must be a date such as 2027-01-31")
         return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-    def _api_base(self, value: Any) -> str:
-        """An https:// base URL (plain http only for loopback test servers)."""
-        if not isinstance(value, str) or not value.strip():
-            raise self._invalid("api_base", "must be a URL such as https://api.linkedin.com")
-        parts = urlsplit(value.strip())
-        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self._invalid(
-                "api_base", "must be an https:// URL such as https://api.linkedin.com"
-            )
-        return urlunsplit(parts).rstrip("/")
-
-    def _string(self, options: Mapping[str, Any], key: str, *, required: bool = False) -> str:
-        """A string option; "" when absent and not required."""
-        value = options.get(key)
-        if value is None and not required:
-            return ""
-        if value is None:
-            raise self._invalid(key, "is required")
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self._invalid(key, "must be a non-empty string")
-        return value
-
-    def _invalid(self, key: str, problem: str) -> ConfigError:
-        """ConfigError naming the target and the key."""
-        return ConfigError(f"target {self.context.target!r} (linkedin): {key} {problem}")
-
-
-def _object(response: requests.Response) -> dict[str, Any]:
-    """The JSON object of a successful answer."""
-    body = _http.json_or_empty(response)
-    if not isinstance(body, dict):
-        where = _http.describe(response.request.method or "?", response.request.url or "")
-        raise RetryableError(f"{where}: unexpected answer")
-    return body
 
 
 def _feed_url(urn: str) -> str:

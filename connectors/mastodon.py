@@ -18,9 +18,10 @@ from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 import requests
 
 from connectors import _http
+from connectors._options import Options
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits
-from syndicator.errors import AuthExpired, ConfigError, ConnectorError, RetryableError
+from syndicator.errors import AuthExpired, ConnectorError, RetryableError
 from syndicator.models import AccountInfo, Draft, Image, Post, Receipt
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 VISIBILITIES = ("public", "unlisted", "private")
 ALT_MAX = 1500  # Mastodon's MediaAttachment::MAX_DESCRIPTION_LENGTH
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Z]{2})?")
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _EXTENSIONS = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
@@ -58,25 +58,24 @@ class Mastodon:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
         self.context = context
-        self.api_base = self._api_base(options.get("api_base"))
-        self.token = self._string(options, "access_token", required=True)
-        self.visibility = self._string(options, "visibility") or "public"
-        if self.visibility not in VISIBILITIES:
-            raise self._invalid("visibility", f"must be one of {', '.join(VISIBILITIES)}")
-        self.language = self._string(options, "language") or None
+        self.options = opts = Options(options, target=context.target, platform=self.name)
+        self.api_base = opts.api_base("https://mastodon.social", required=True)
+        self.token = opts.string("access_token", required=True)
+        self.visibility = opts.choice("visibility", VISIBILITIES)
+        self.language = opts.string("language") or None
         if self.language and not _LANGUAGE.fullmatch(self.language):
-            raise self._invalid("language", "must be an ISO 639 code such as 'en' or 'pt-BR'")
+            raise opts.invalid("language", "must be an ISO 639 code such as 'en' or 'pt-BR'")
         self.max_characters = options.get("max_characters", self.limits.max_chars)
         if type(self.max_characters) is not int or self.max_characters < 1:
-            raise self._invalid("max_characters", "must be a positive integer")
+            raise opts.invalid("max_characters", "must be a positive integer")
         self.sensitive = options.get("sensitive", False)
         if not isinstance(self.sensitive, bool):
-            raise self._invalid("sensitive", "must be true or false")
-        self.spoiler_text = self._string(options, "spoiler_text")
+            raise opts.invalid("sensitive", "must be true or false")
+        self.spoiler_text = opts.string("spoiler_text")
         # Mastodon counts the content warning in the same budget as the text.
         budget = self.max_characters - len(self.spoiler_text)
         if budget < 1:
-            raise self._invalid("spoiler_text", "leaves no room for the text")
+            raise opts.invalid("spoiler_text", "leaves no room for the text")
         self.text_limits = dataclasses.replace(self.limits, max_chars=budget)
         self.session = _http.make_session(context.user_agent)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -121,7 +120,7 @@ class Mastodon:
             headers={"Idempotency-Key": key},
             idempotent=False,
         )
-        status = _object(response, "id")
+        status = _http.json_object(response, "id")
         log.info("target %s: posted status %s (key %s)", self.context.target, status["id"], key)
         return Receipt(remote_id=str(status["id"]), url=status.get("url"))
 
@@ -129,7 +128,7 @@ class Mastodon:
         """Find the draft's link among the account's 40 latest statuses."""
         if not draft.link:
             return None
-        account = _object(self._call("GET", "/api/v1/accounts/verify_credentials"), "id")
+        account = _http.json_object(self._call("GET", "/api/v1/accounts/verify_credentials"), "id")
         path = f"/api/v1/accounts/{quote(str(account['id']), safe='')}/statuses"
         params = {"limit": 40, "exclude_reblogs": "true"}
         statuses = _http.json_or_empty(self._call("GET", path, params=params))
@@ -143,11 +142,13 @@ class Mastodon:
 
     def check(self) -> AccountInfo:
         """The account behind the token, and the instance's character limit."""
-        account = _object(self._call("GET", "/api/v1/accounts/verify_credentials"), "acct")
+        account = _http.json_object(
+            self._call("GET", "/api/v1/accounts/verify_credentials"), "acct"
+        )
         domain = urlsplit(self.api_base).netloc
         details = []
         try:
-            instance = _object(self._call("GET", "/api/v2/instance"), "domain")
+            instance = _http.json_object(self._call("GET", "/api/v2/instance"), "domain")
         except ConnectorError as exc:
             details.append(f"instance configuration unavailable: {exc}")
         else:
@@ -168,7 +169,7 @@ class Mastodon:
         files = {"file": ("image" + _EXTENSIONS.get(file.mime, ""), file.data, file.mime)}
         # An upload that may have landed is only an orphan attachment, never a duplicate post.
         response = self._call("POST", "/api/v2/media", data=data if alt else None, files=files)
-        media_id = str(_object(response, "id")["id"])
+        media_id = str(_http.json_object(response, "id")["id"])
         if response.status_code == 202:
             self._wait_processed(media_id)
         return media_id
@@ -203,42 +204,6 @@ class Mastodon:
             raise AuthExpired(f"{_http.describe(method, url)}: HTTP 403: {message}")
         _http.raise_for(response, message, idempotent=idempotent)
         return response
-
-    def _api_base(self, value: Any) -> str:
-        """An https:// base URL (plain http only for loopback test servers)."""
-        if not isinstance(value, str) or not value.strip():
-            raise self._invalid("api_base", "is required (e.g. https://mastodon.social)")
-        parts = urlsplit(value.strip())
-        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self._invalid(
-                "api_base", "must be an https:// URL such as https://mastodon.social"
-            )
-        return urlunsplit(parts).rstrip("/")
-
-    def _string(self, options: Mapping[str, Any], key: str, *, required: bool = False) -> str:
-        """A string option; "" when absent and not required."""
-        value = options.get(key)
-        if value is None and not required:
-            return ""
-        if value is None:
-            raise self._invalid(key, "is required")
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self._invalid(key, "must be a non-empty string")
-        return value
-
-    def _invalid(self, key: str, problem: str) -> ConfigError:
-        """ConfigError naming the target and the key."""
-        return ConfigError(f"target {self.context.target!r} (mastodon): {key} {problem}")
-
-
-def _object(response: requests.Response, key: str) -> dict[str, Any]:
-    """The JSON object of a successful answer, which must hold `key`."""
-    body = _http.json_or_empty(response)
-    if not isinstance(body, dict) or key not in body:
-        where = _http.describe(response.request.method or "?", response.request.url or "")
-        raise RetryableError(f"{where}: unexpected answer without {key!r}")
-    return body
 
 
 def _primary_language(tag: str | None) -> str | None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 import tweepy
 
 from connectors import _http
+from connectors._options import Options
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits
 from syndicator.errors import (
     AuthExpired,
-    ConfigError,
     DuplicateContent,
     MediaError,
     OutcomeUnknown,
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 SECRETS = ("api_key", "api_secret", "access_token", "access_token_secret")
 ALT_MAX = 1000  # alt_text limit of the media metadata endpoint
 LOOKUP_COUNT = 10
-_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
@@ -61,8 +60,9 @@ class X:
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
         self.context = context
-        self.api_base = self._api_base(options.get("api_base", "https://api.x.com"))
-        keys = {key: self._secret(options, key) for key in SECRETS}
+        self.options = opts = Options(options, target=context.target, platform=self.name)
+        self.api_base = opts.api_base("https://api.x.com")
+        keys = {key: opts.string(key, required=True).strip() for key in SECRETS}
         self.secrets = tuple(keys.values())
         self.session = _http.make_session(context.user_agent)
         self.auth = tweepy.OAuth1UserHandler(*keys.values()).apply_auth()
@@ -171,8 +171,7 @@ class X:
         for secret in self.secrets:
             message = message.replace(secret, "[redacted]")
         status, message = response.status_code, message[:300]
-        where = _http.describe(response.request.method or "?", response.request.url or "")
-        text = f"{where}: HTTP {status}"
+        text = f"{_http.where(response)}: HTTP {status}"
         text += f": {message}" if message else ""
         problem = str(body.get("type", "")) if isinstance(body, dict) else ""
         if status == 403 and "duplicate content" in message.lower():
@@ -184,27 +183,6 @@ class X:
         if status == 429:
             raise RateLimited(text, retry_after=_rate_limit_wait(response.headers))
         _http.raise_for(response, message, idempotent=idempotent)
-
-    def _api_base(self, value: Any) -> str:
-        """An https:// base URL (plain http only for loopback test servers)."""
-        parts = urlsplit(value.strip()) if isinstance(value, str) else urlsplit("")
-        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
-        if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self._invalid("api_base", "must be an https:// URL such as https://api.x.com")
-        return urlunsplit(parts).rstrip("/")
-
-    def _secret(self, options: Mapping[str, Any], key: str) -> str:
-        """A required, non-empty string option."""
-        value = options.get(key)
-        if value is None:
-            raise self._invalid(key, "is required")
-        if not isinstance(value, str) or not value.strip():
-            raise self._invalid(key, "must be a non-empty string")
-        return value.strip()
-
-    def _invalid(self, key: str, problem: str) -> ConfigError:
-        """ConfigError naming the target and the key."""
-        return ConfigError(f"target {self.context.target!r} (x): {key} {problem}")
 
 
 class _Client(tweepy.Client):
@@ -248,9 +226,8 @@ def _data(response: requests.Response, key: str, *, outcome_known: bool = True) 
     data = body.get("data") if isinstance(body, dict) else None
     if isinstance(data, dict) and key in data:
         return data
-    where = _http.describe(response.request.method or "?", response.request.url or "")
     kind = RetryableError if outcome_known else OutcomeUnknown
-    raise kind(f"{where}: HTTP {response.status_code}: answer without data.{key}")
+    raise kind(f"{_http.where(response)}: HTTP {response.status_code}: answer without data.{key}")
 
 
 def _message(body: Any) -> str:
