@@ -24,3 +24,6 @@ lint: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.crash --posts 300 --kills 60
+
+bench: $(STAMP)
+	$(BIN)/python -m bench

@@ -62,7 +62,9 @@ def startups(config: Path, starts: int) -> dict[str, Any]:
     return {"first": times[0], "warm": times[1:]}
 
 
-def idle(configs: dict[str, Path], seconds: float) -> dict[str, dict[str, list[float]]]:
+def idle(
+    configs: dict[str, Path], seconds: float, settle: float = 5.0
+) -> dict[str, dict[str, list[float]]]:
     """Daemons and baselines idle together; RSS every second, CPU % per window."""
     daemons = {label: c.Daemon(config) for label, config in configs.items()}
     sleeper = f"import time; time.sleep({seconds + 60})"
@@ -76,7 +78,7 @@ def idle(configs: dict[str, Path], seconds: float) -> dict[str, dict[str, list[f
     try:
         for daemon in daemons.values():
             daemon.wait_ready()
-        time.sleep(5.0)  # first poll and heartbeat done: from here on the daemon is idle
+        time.sleep(settle)  # first poll and heartbeat done: from here on the daemon is idle
         out: dict[str, dict[str, list[float]]] = {k: {"rss_mb": [], "cpu_pct": []} for k in pids}
         window_start = {k: (time.monotonic(), c.proc_cpu(pid)) for k, pid in pids.items()}
         ends = time.monotonic() + seconds
@@ -131,7 +133,7 @@ def imports(config: Path) -> dict[str, Any]:
 
 def main() -> None:
     args = c.arguments(__doc__, idle=(60.0, "idle seconds"), starts=(5, "warm starts"))
-    seconds, starts = (2.0, 1) if args.quick else (args.idle, args.starts)
+    seconds, starts = (2.0, 0) if args.quick else (args.idle, args.starts)
     feeds, api = c.FeedServer(), c.FakeApi()
     feed = feeds.create("blog", back_catalogue=10)
     try:
@@ -142,7 +144,7 @@ def main() -> None:
                 c.run_timed([sys.executable, "-c", f"import {LIBRARIES}"])
                 for _ in range(starts + 1)
             ]
-            idled = idle(paths, seconds)
+            idled = idle(paths, seconds, 0.5 if args.quick else 5.0)
             imported = {label: imports(path) for label, path in paths.items()}
     finally:
         feeds.stop()
