@@ -115,6 +115,29 @@ targets = sa.Table(
     sa.Column("paused_until", UTCDateTime),
     sa.Column("pause_reason", sa.Text),
     sa.Column("last_publish_at", UTCDateTime),
+    sa.Column("metrics_error", sa.Text),  # a platform refused engagement reads: said once
+)
+
+engagement = sa.Table(
+    "engagement",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("age", sa.String(16), nullable=False),  # the fetch-back step: "1h", "1d", "7d", "30d"
+    sa.Column("counters", sa.JSON, nullable=False),  # {"likes": 3, "shares": 1, "clicks": 9, ...}
+    sa.UniqueConstraint("delivery_id", "age", name="uq_engagement_delivery_age"),
+    sa.Index("ix_engagement_at", "at"),
+)
+
+short_links = sa.Table(
+    "short_links",
+    metadata,
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id"), primary_key=True),
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("long_url", sa.Text, nullable=False),
+    sa.Column("short_url", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )
 
 daemons = sa.Table(

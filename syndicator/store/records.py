@@ -82,6 +82,7 @@ class TargetState:
     paused_until: datetime | None
     pause_reason: str | None
     last_publish_at: datetime | None
+    metrics_error: str | None = None
 
 
 _DELIVERY_COLUMNS = [
