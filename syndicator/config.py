@@ -61,6 +61,8 @@ TARGET_KEYS = {
     "min_spacing",
     "timeout",
     "retry_delay",
+    "shorten",
+    "on_shortener_error",
 }
 
 
@@ -106,12 +108,23 @@ class TargetSettings:
     require_approval: bool = False
     on_unknown: str = "hold"
     on_image_error: str = "text"
+    shorten: str | None = None
+    on_shortener_error: str = "long"
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cap_per_hour: int | None = None
     cap_per_day: int | None = None
     min_spacing: float = 0.0
     timeout: float = 30.0
     options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BitlySettings:
+    """The bit.ly account targets with `shorten = "bitly"` use."""
+
+    token: str
+    api_base: str = "https://api-ssl.bitly.com"
+    group_guid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,7 @@ class Settings:
     listen: str | None = None
     webhook_secret: str | None = None
     approval_webhook: str | None = None
+    bitly: BitlySettings | None = None
     secrets: frozenset[str] = frozenset()
 
     def trial_active(self, now: datetime) -> bool:
@@ -245,7 +259,7 @@ def load(path: str | Path) -> Settings:
 def parse(data: dict[str, Any], path: Path) -> Settings:
     """Validate an already-decoded TOML document."""
     secrets: set[str] = set()
-    unknown = set(data) - {"syndicator", "feeds", "targets", "media"}
+    unknown = set(data) - {"syndicator", "feeds", "targets", "media", "bitly"}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level table(s): {', '.join(sorted(unknown))}")
     core = _Reader(path, "syndicator", _table(data, "syndicator", path), secrets)
@@ -261,6 +275,10 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     approval = core.get("require_approval", bool, False)
     targets = tuple(_target(path, n, t, secrets, approval) for n, t in targets_table.items())
     media = _Reader(path, "media", _table(data, "media", path), secrets)
+    bitly = _bitly(_Reader(path, "bitly", _table(data, "bitly", path), secrets))
+    for target in targets:
+        if target.shorten == "bitly" and bitly is None:
+            raise ConfigError(f"{path}: [targets.{target.name}] shorten: needs a [bitly] token")
     return Settings(
         path=path,
         mode=core.choice("mode", ("live", "dry-run"), "dry-run"),
@@ -276,7 +294,23 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
         listen=core.get("listen", str),
         webhook_secret=core.secret("webhook_secret"),
         approval_webhook=core.get("approval_webhook", str),
+        bitly=bitly,
         secrets=frozenset(secrets),
+    )
+
+
+def _bitly(r: _Reader) -> BitlySettings | None:
+    """The optional [bitly] table: token (or token_file), api_base, group_guid."""
+    if not r.table:
+        return None
+    r.reject_unknown({"token", "token_file", "api_base", "group_guid"})
+    token = r.secret("token")
+    if not token:
+        raise r.fail("token", "required (or token_file)")
+    return BitlySettings(
+        token=token,
+        api_base=r.get("api_base", str, BitlySettings.api_base),
+        group_guid=r.get("group_guid", str),
     )
 
 
@@ -376,6 +410,8 @@ def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool
         require_approval=r.get("require_approval", bool, approval),
         on_unknown=r.choice("on_unknown", ("hold", "resend"), "hold"),
         on_image_error=r.choice("on_image_error", ("text", "hold", "fail"), "text"),
+        shorten=r.choice("shorten", ("bitly", ""), "") or None,
+        on_shortener_error=r.choice("on_shortener_error", ("long", "wait"), "long"),
         retry=RetryPolicy(
             max_attempts=max_attempts,
             base=r.duration("retry_delay", RetryPolicy.base) or RetryPolicy.base,
