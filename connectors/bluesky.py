@@ -88,7 +88,7 @@ class Bluesky:
 
     def prepare(self, post: Post) -> Draft:
         """The text (≤300 graphemes, ≤3000 bytes), the images or the link card; pure."""
-        link = render.with_utm(post.url, self.context.text.utm)
+        link = render.target_link(post, self.context.text)
         images = post.images[: self.limits.max_images] if self.embed == "images" else ()
         thumbnail = post.images[0] if self.embed == "card" and post.images else None
         card = Card(link, _plain(post, "{title}"), _plain(post, "{summary}"), thumbnail)

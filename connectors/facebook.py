@@ -91,7 +91,7 @@ class FacebookPage:
 
     def prepare(self, post: Post) -> Draft:
         """A link post, or a photo with text and link as caption in the category's album."""
-        link = render.with_utm(post.url, self.context.text.utm)
+        link = render.target_link(post, self.context.text)
         if not post.images:
             text = render.render(post, self.context.text, self.limits, link=link)
             return Draft(text, link)

@@ -95,7 +95,7 @@ class LinkedIn:
 
     def prepare(self, post: Post) -> Draft:
         """Commentary, and either an article card (thumbnail: the post's image) or an image post."""
-        link = render.with_utm(post.url, self.context.text.utm)
+        link = render.target_link(post, self.context.text)
         image = post.images[0] if post.images else None
         kind = "image" if image and self.link_style == "image" else "article"
         card = None

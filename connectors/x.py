@@ -71,7 +71,7 @@ class X:
 
     def prepare(self, post: Post) -> Draft:
         """The post's text (weighted 280) with the exact link sent, and up to four images."""
-        link = render.with_utm(post.url, self.context.text.utm)
+        link = render.target_link(post, self.context.text)
         images = post.images[: self.limits.max_images]
         dropped = len(post.images) - len(images)
         notes = (f"{dropped} image(s) over the limit of {len(images)} left out",) if dropped else ()

@@ -34,6 +34,7 @@ class Post:
     published: datetime | None = None
     updated: datetime | None = None
     language: str | None = None
+    link: str | None = None  # a short link made for the one target being prepared
 
     @property
     def content_hash(self) -> str:

@@ -77,6 +77,12 @@ def validate_template(template: str) -> None:
             raise ConfigError(f"field {{{name}}} in template takes no format or conversion")
 
 
+def target_link(post: Post, options: TextOptions) -> str:
+    """The URL a target publishes: its short link when one was made (it already wraps the
+    UTM-tagged URL), else the post's URL with the target's UTM parameters."""
+    return post.link or with_utm(post.url, options.utm)
+
+
 def with_utm(url: str, utm: Mapping[str, str]) -> str:
     """`url` with the target's UTM parameters; keys without `utm_` get it, same keys replaced."""
     if not utm:
@@ -150,7 +156,7 @@ def render(post: Post, options: TextOptions, limits: Limits, *, link: str | None
     parts = _Parts(
         title=_clean(post.title),
         summary=_excerpt(post.summary),
-        url=link if link is not None else with_utm(post.url, options.utm),
+        url=link if link is not None else target_link(post, options),
         hashtags=tuple(hashtags(post, options)),
         categories=tuple(c for c in categories if c),
     )
