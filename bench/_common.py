@@ -212,8 +212,9 @@ class FeedServer:
     for every GET, in the server's thread.
     """
 
-    def __init__(self, keep: int | None = None) -> None:
+    def __init__(self, keep: int | None = None, latency: float = 0.0) -> None:
         self.keep = keep  # a feed lists only its newest `keep` entries (WordPress: 10)
+        self.latency = latency  # seconds before each answer, like a blog across the internet
         self.feeds: dict[str, _Feed] = {}
         self.added: dict[str, float] = {}
         self.lock = threading.Lock()
@@ -267,6 +268,8 @@ class FeedServer:
             def do_GET(self) -> None:
                 if server.on_request is not None:
                     server.on_request()
+                if server.latency:
+                    time.sleep(server.latency)
                 name = self.path.rpartition("/")[2].removesuffix(".xml")
                 with server.lock:
                     feed = server.feeds.get(name)

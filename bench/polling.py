@@ -10,7 +10,9 @@ daemon's CPU over the same span (/proc). Busy feeds list their newest 10 entries
 them new (one target, so each busy feed also makes one delivery). Also timed: the cron path
 `App.poll_due_feeds()` (sequential, what `run --once` uses), in a child process. Baselines
 (bench/_bare.py fetch): the same conditional GETs with requests, sequentially and with 10
-threads, no store. Target: 1,000 feeds in under 10 s wall.
+threads, no store. A second 304 case delays every answer by `--latency` (50 ms: a blog across
+the internet), where the number of polling threads, not CPU, sets the pace (daemon and
+10-thread baseline only). Target: 1,000 feeds in under 10 s wall.
 """
 
 from __future__ import annotations
@@ -109,9 +111,10 @@ def setup(folder: Path, feeds: c.FeedServer, names: list[str], api: c.FakeApi) -
     return config, database
 
 
-def quiet_case(folder: Path, count: int, repeats: int) -> dict[str, Any]:
-    """`count` feeds answering 304: daemon rounds, cron rounds, baselines."""
-    feeds, api = c.FeedServer(keep=10), c.FakeApi()
+def quiet_case(folder: Path, count: int, repeats: int, latency: float = 0.0) -> dict[str, Any]:
+    """`count` feeds answering 304: daemon rounds, cron rounds, baselines. With `latency`
+    (each answer delayed) only the daemon and the 10-thread baseline: sequential is too long."""
+    feeds, api = c.FeedServer(keep=10, latency=latency), c.FakeApi()
     names = [f"q{i}" for i in range(count)]
     for name in names:
         feeds.create(name, back_catalogue=2)
@@ -124,8 +127,11 @@ def quiet_case(folder: Path, count: int, repeats: int) -> dict[str, Any]:
     try:
         for _ in range(repeats):
             out["daemon"].append(daemon_round(config, database, feeds, count, None))
-            out["cron"].append(cron_round(config, database))
-            out["bare_sequential"].append(c.bare("fetch", "--threads", "1", "--list", str(listing)))
+            if not latency:
+                out["cron"].append(cron_round(config, database))
+                out["bare_sequential"].append(
+                    c.bare("fetch", "--threads", "1", "--list", str(listing))
+                )
             out["bare_10_threads"].append(
                 c.bare("fetch", "--threads", "10", "--list", str(listing))
             )
@@ -171,14 +177,14 @@ def busy_case(folder: Path, count: int, repeats: int) -> dict[str, Any]:
 
 def rows_for(label: str, result: dict[str, Any], count: int) -> list[dict[str, Any]]:
     rows = []
-    bare = c.summary([r["seconds"] for r in result["bare_sequential"]])["median"]
+    bare = c.summary([r["seconds"] for r in result["bare_10_threads"]])["median"]
     for key, name in (
         ("daemon", "syndicator daemon (10 job threads)"),
         ("cron", "syndicator App.poll_due_feeds (sequential)"),
         ("bare_sequential", "bare requests, sequential"),
         ("bare_10_threads", "bare requests, 10 threads"),
     ):
-        if key not in result:
+        if not result.get(key):
             continue
         wall = [r.get("wall", r.get("seconds")) for r in result[key]]
         cpu = [r["cpu"] for r in result[key]]
@@ -191,7 +197,7 @@ def rows_for(label: str, result: dict[str, Any], count: int) -> list[dict[str, A
                 cpu_s=c.summary(cpu)["median"],
                 ms_cpu_per_feed=1000 * c.summary(cpu)["median"] / count,
                 feeds_per_s=count / median,
-                vs_bare_seq=c.ratio(median, bare),
+                vs_bare_10_threads=c.ratio(median, bare),
             )
         )
     if "daemon" in result and "posts_done" in result["daemon"][0]:
@@ -206,14 +212,21 @@ def main() -> None:
         feeds=(1000, "feeds answering 304"),
         busy=(200, "feeds with new content"),
         repeats=(3, "rounds per case"),
+        latency=(0.05, "seconds each answer takes in the slow-server case"),
+        latency_rounds=(2, "rounds of the slow-server case"),
     )
     quiet, busy, repeats = (30, 10, 1) if args.quick else (args.feeds, args.busy, args.repeats)
     with c.workdir("polling-quiet") as folder:
         quiet_result = quiet_case(folder, quiet, repeats)
+    with c.workdir("polling-latency") as folder:
+        slow_rounds = 1 if args.quick else args.latency_rounds
+        slow_result = quiet_case(folder, quiet, slow_rounds, latency=args.latency)
     with c.workdir("polling-busy") as folder:
         busy_result = busy_case(folder, busy, repeats)
-    rows = rows_for(f"{quiet} × 304", quiet_result, quiet) + rows_for(
-        f"{busy} × new", busy_result, busy
+    rows = (
+        rows_for(f"{quiet} × 304", quiet_result, quiet)
+        + rows_for(f"{quiet} × 304 in {args.latency * 1000:g} ms", slow_result, quiet)
+        + rows_for(f"{busy} × new", busy_result, busy)
     )
     c.table(f"One polling round ({repeats} rounds each; CPU = the polling process's)", rows)
     daemon_wall = c.summary([r["wall"] for r in quiet_result["daemon"]])["median"]
@@ -228,7 +241,8 @@ def main() -> None:
             "repeats": repeats,
             "rows": rows,
             "targets": target,
-            "raw": {"quiet": quiet_result, "busy": busy_result},
+            "latency": args.latency,
+            "raw": {"quiet": quiet_result, "latency": slow_result, "busy": busy_result},
         },
     )
 
