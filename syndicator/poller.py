@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from syndicator import feed as feedmod
 from syndicator.config import FeedSettings, Settings, TargetSettings
 from syndicator.connector import Connector
+from syndicator.drafting import Drafter, ShortLinkWait
 from syndicator.errors import FeedError
 from syndicator.models import Post, State
 from syndicator.notify import PendingItem, notify_pending
@@ -35,6 +36,7 @@ class PollResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     awaiting: list[PendingItem] = field(default_factory=list)
+    deferred: int = 0
 
 
 def accepts(target: TargetSettings, post: Post) -> bool:
@@ -74,6 +76,7 @@ class Poller:
         self.settings = settings
         self.store = store
         self.connectors = connectors
+        self.drafter = Drafter(settings, store, connectors)
 
     def poll(self, feed: FeedSettings, now: datetime) -> PollResult:
         """Fetch and process one feed; a failure is recorded and never raised."""
@@ -93,6 +96,7 @@ class Poller:
             result.fetched = True
             if fetched.body is None:
                 result.not_modified = True
+                self._resume_fan_out(feed, now, result)
                 self.store.record_poll(
                     feed.name,
                     now,
@@ -155,8 +159,21 @@ class Poller:
                 result.edited_posts += 1
                 self._update_drafts(post_id, post, now)
             if needs_fan_out:
-                self._fan_out(post_id, post, feed, now, result)
-                self.store.mark_fanned_out(post_id)
+                self._fan_out_once(post_id, post, feed, now, result)
+
+    def _fan_out_once(
+        self, post_id: int, post: Post, feed: FeedSettings, now: datetime, result: PollResult
+    ) -> None:
+        """Create the post's deliveries; it stays marked for fan-out while one is deferred."""
+        deferred = result.deferred
+        self._fan_out(post_id, post, feed, now, result)
+        if result.deferred == deferred:
+            self.store.mark_fanned_out(post_id)
+
+    def _resume_fan_out(self, feed: FeedSettings, now: datetime, result: PollResult) -> None:
+        """An unchanged feed (304) still finishes fan-outs left by a crash or a deferral."""
+        for post_id, post in self.store.posts_to_fan_out(feed.name):
+            self._fan_out_once(post_id, post, feed, now, result)
 
     def _fan_out(
         self,
@@ -180,7 +197,13 @@ class Poller:
                 result.skipped += created is not None
                 continue
             try:
-                draft = connector.prepare(post)
+                draft = self.drafter.draft(post_id, post, target, live=not dry_run, now=now)
+            except ShortLinkWait as exc:  # fan-out of this post is retried at the next poll
+                log.warning(
+                    "post %s target %s: waiting for a short link: %s", post.guid, target.name, exc
+                )
+                result.deferred += 1
+                continue
             except Exception as exc:  # a connector bug must not stop the other targets
                 log.exception("post %s target %s: prepare failed", post.guid, target.name)
                 self.store.create_delivery(
@@ -210,12 +233,15 @@ class Poller:
     def _update_drafts(self, post_id: int, post: Post, now: datetime) -> None:
         from syndicator.queries import list_deliveries
 
+        targets = {t.name: t for t in self.settings.targets}
         for delivery in list_deliveries(self.store, post_ids=[post_id], limit=1000):
-            connector = self.connectors.get(delivery.target)
-            if connector is None:
+            target = targets.get(delivery.target)
+            if target is None or delivery.target not in self.connectors:
                 continue
             try:
-                draft = connector.prepare(post)
+                draft = self.drafter.draft(
+                    post_id, post, target, live=not delivery.dry_run, now=now
+                )
             except Exception:
                 log.exception(
                     "post %s target %s: prepare after edit failed", post.guid, delivery.target

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from syndicator.models import Post
-from syndicator.schema import posts
+from syndicator.schema import posts, short_links
 from syndicator.store.base import StoreBase
 
 log = logging.getLogger(__name__)
@@ -80,3 +80,42 @@ class PostsMixin(StoreBase):
         with self._read() as conn:
             query = sa.select(posts.c.id).where(sa.or_(posts.c.guid == guid, posts.c.url == guid))
             return list(conn.execute(query).scalars())
+
+    def posts_to_fan_out(self, feed: str) -> list[tuple[int, Post]]:
+        """Posts of a feed whose deliveries are not all created yet."""
+        with self._read() as conn:
+            query = sa.select(posts.c.id, posts.c.data).where(
+                posts.c.feed == feed, posts.c.fanned_out.is_(False)
+            )
+            return [(row.id, Post.from_dict(row.data)) for row in conn.execute(query)]
+
+    def short_link(self, post_id: int, target: str) -> str | None:
+        """The short link made for this (post, target), if any."""
+        with self._read() as conn:
+            query = sa.select(short_links.c.short_url).where(
+                short_links.c.post_id == post_id, short_links.c.target == target
+            )
+            return conn.execute(query).scalar()
+
+    def save_short_link(
+        self, post_id: int, target: str, long_url: str, short_url: str, now: datetime
+    ) -> str:
+        """Insert-or-ignore; returns the link stored first (another daemon may have won)."""
+        with self._write() as conn:
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        sa.insert(short_links).values(
+                            post_id=post_id,
+                            target=target,
+                            long_url=long_url,
+                            short_url=short_url,
+                            created_at=now,
+                        )
+                    )
+            except IntegrityError:
+                pass
+            query = sa.select(short_links.c.short_url).where(
+                short_links.c.post_id == post_id, short_links.c.target == target
+            )
+            return str(conn.execute(query).scalar_one())
