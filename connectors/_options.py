@@ -50,17 +50,18 @@ class Options:
             raise self.invalid(key, f"must be one of {', '.join(choices)}")
         return value
 
-    def api_base(self, default: str, *, required: bool = False) -> str:
-        """`api_base`: an https:// URL without query or fragment, trailing slash stripped.
+    def api_base(self, default: str, *, required: bool = False, key: str = "api_base") -> str:
+        """`api_base` (or another URL option, `key`): an https:// URL without query or
+        fragment, trailing slash stripped.
 
         Plain http is accepted only for loopback hosts (test servers). `default` is the
         value when the option is absent and the example in errors; if `required`, only that.
         """
-        value = self._options.get("api_base", None if required else default)
+        value = self._options.get(key, None if required else default)
         if required and (not isinstance(value, str) or not value.strip()):
-            raise self.invalid("api_base", f"is required (e.g. {default})")
+            raise self.invalid(key, f"is required (e.g. {default})")
         parts = urlsplit(value.strip() if isinstance(value, str) else "")
         secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
         if not secure or not parts.hostname or parts.query or parts.fragment:
-            raise self.invalid("api_base", f"must be an https:// URL such as {default}")
+            raise self.invalid(key, f"must be an https:// URL such as {default}")
         return urlunsplit(parts).rstrip("/")

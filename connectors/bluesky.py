@@ -38,6 +38,7 @@ POST = "app.bsky.feed.post"
 MAX_BYTES = 3000  # the post lexicon's maxLength, on top of maxGraphemes 300
 ALT_MAX = 2000  # the Bluesky app's alt-text limit
 EMBEDS = ("images", "card")
+APPVIEW = "https://public.api.bsky.app"  # Bluesky's public, unauthenticated AppView
 CARD_LIMITS = Limits(300, "graphemes")
 _LANGUAGE = re.compile(r"[a-zA-Z]{2,3}(-[a-zA-Z0-9]{1,8})*")
 _RENEW = frozenset({"ExpiredToken", "InvalidToken"})
@@ -56,7 +57,7 @@ class Session:
 
 
 class Bluesky:
-    """A Bluesky account. Options: handle, app_password, api_base, language, embed."""
+    """A Bluesky account. Options: handle, app_password, api_base, language, embed, appview."""
 
     name: ClassVar[str] = "bluesky"
     limits: ClassVar[Limits] = Limits(
@@ -69,6 +70,7 @@ class Bluesky:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("app_password",)
     can_lookup: ClassVar[bool] = True
+    metrics: ClassVar[tuple[str, ...]] = ("likes", "shares", "comments", "quotes")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
@@ -81,6 +83,10 @@ class Bluesky:
         if self.language and not _LANGUAGE.fullmatch(self.language):
             raise opts.invalid("language", "must be a language tag such as 'en' or 'pt-BR'")
         self.embed = opts.choice("embed", EMBEDS)
+        # Counters come from an AppView: the public one needs no login; "pds" asks through
+        # the account's PDS, which proxies to the AppView it is configured with.
+        pds = options.get("appview") == "pds"
+        self.appview = "pds" if pds else opts.api_base(APPVIEW, key="appview")
         path = context.state_dir / f"bluesky-{context.target}.json"
         self.sessions = SessionFile(path, owner=f"{self.api_base} {self.handle}")
         self.http = _http.make_session(context.user_agent)
@@ -140,6 +146,35 @@ class Bluesky:
         receipt = self._receipt(str(_http.json_object(response, "uri")["uri"]))
         log.info("target %s: key %s found as %s", self.context.target, key, receipt.remote_id)
         return receipt
+
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """The post's counters from app.bsky.feed.getPosts; {} once the post is deleted."""
+        params = {"uris": receipt.remote_id}
+        if self.appview == "pds":
+            response = self._call("GET", "app.bsky.feed.getPosts", params=params)
+            self._raise_for(response)
+        else:  # no login spent: createSession is scarce
+            url = _http.join(self.appview, "/xrpc/app.bsky.feed.getPosts")
+            timeout = self.context.timeout
+            response = _http.send(
+                self.http, "GET", url, timeout=timeout, idempotent=True, params=params
+            )
+            if response.status_code >= 400:
+                name, text = _error(response)
+                _http.raise_for(response, self._redact(f"{name}: {text}"), idempotent=True)
+        posts = _http.json_object(response, "posts")["posts"]
+        view = next(
+            (p for p in posts if isinstance(p, dict) and p.get("uri") == receipt.remote_id), None
+        )
+        names = {
+            "likeCount": "likes",
+            "repostCount": "shares",
+            "replyCount": "comments",
+            "quoteCount": "quotes",
+        }
+        if view is None:
+            return {}
+        return {ours: view[theirs] for theirs, ours in names.items() if theirs in view}
 
     def check(self) -> AccountInfo:
         """Reuse, refresh or create the session, then ask the server whose session it is."""

@@ -27,6 +27,7 @@ from syndicator.connector import ConnectorContext, Limits
 from syndicator.errors import (
     AuthExpired,
     DuplicateContent,
+    MediaError,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
@@ -46,12 +47,18 @@ _AUTH_SUBCODES = frozenset({458, 459, 460, 463, 464, 467})
 _RATE_CODES = frozenset({4, 17, 32, 613})  # and 80000-80099: Business Use Case limits
 _TRANSIENT_CODES = frozenset({1, 2})
 _DUPLICATE_CODE = 506
+_MEDIA_CODES = (324,)  # "Missing or invalid image file"
 _USAGE_HEADERS = ("X-Business-Use-Case-Usage", "X-Page-Usage", "X-App-Usage")
+_GONE = "Graph error 100/33:"  # "Object with ID ... does not exist": the post was deleted
+# Post insights: `post_impressions` gave way to "views" (post_media_view) in November 2025.
+INSIGHTS = {"post_media_view": "impressions", "post_impressions": "impressions"}
+INSIGHTS |= {"post_clicks": "clicks"}
+DEFAULT_INSIGHTS = ("post_media_view", "post_clicks")
 
 
 class FacebookPage:
     """A Facebook Page. Options: page_id, access_token, albums, default_album, api_base,
-    api_version."""
+    api_version, insights (post insight metrics to read, [] for none)."""
 
     name: ClassVar[str] = "facebook"
     limits: ClassVar[Limits] = Limits(
@@ -59,6 +66,7 @@ class FacebookPage:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    metrics: ClassVar[tuple[str, ...]] = ("likes", "comments", "shares", "impressions", "clicks")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
@@ -85,6 +93,7 @@ class FacebookPage:
         if self.link_appended:
             template = context.text.template + "\n\n{url}"
             self.caption_text = dataclasses.replace(context.text, template=template)
+        self.insights = self._insights(options.get("insights", list(DEFAULT_INSIGHTS)))
         self.session = _http.make_session(context.user_agent)
         # In a header, never in a URL: urllib3 logs request lines with their query strings.
         self.session.headers["Authorization"] = f"Bearer {self.token}"
@@ -145,6 +154,55 @@ class FacebookPage:
             if draft.link in str(item.get("message") or "") or draft.link in links:
                 return self._found(key, str(item["id"]), item.get("permalink_url"))
         return None
+
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """Reactions, comments and shares of the post, and its insights where permitted.
+
+        The counters need `pages_read_engagement`; insights also `read_insights`. A refusal
+        of the insights alone only stops asking for them (until the config reloads).
+        """
+        post = receipt.remote_id
+        fields = "reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)"
+        story = "_" in post  # a Page post ({page}_{post}); a bare photo id has no shares
+        try:
+            fields += ",shares" if story else ""
+            body = self._call("GET", quote(post, safe=""), {"fields": fields})
+        except PermanentError as exc:
+            if _GONE in str(exc):
+                return {}
+            raise
+        counters = {
+            "likes": _total(body.get("reactions")),
+            "comments": _total(body.get("comments")),
+        }
+        if story:
+            shares = body.get("shares")
+            counters["shares"] = shares.get("count", 0) if isinstance(shares, dict) else 0
+        if story and self.insights:
+            counters |= self._post_insights(post)
+        return {name: value for name, value in counters.items() if isinstance(value, int)}
+
+    def _post_insights(self, post: str) -> dict[str, int]:
+        """Lifetime insight metrics of one post; none from now on if the Page may not read them."""
+        params = {"metric": ",".join(self.insights), "period": "lifetime"}
+        try:
+            body = self._call("GET", f"{quote(post, safe='')}/insights", params)
+        except (PermanentError, AuthExpired) as exc:
+            log.warning(
+                "target %s: post insights %s unavailable, reading counters only: %s",
+                self.context.target,
+                ",".join(self.insights),
+                exc,
+            )
+            self.insights = ()
+            return {}
+        found: dict[str, int] = {}
+        for item in body.get("data") or []:
+            values = item.get("values") if isinstance(item, dict) else None
+            value = values[-1].get("value") if isinstance(values, list) and values else None
+            if isinstance(value, int) and item.get("name") in INSIGHTS:
+                found[INSIGHTS[item["name"]]] = value
+        return found
 
     def check(self) -> AccountInfo:
         """The Page behind the token, and every configured album exists and takes uploads."""
@@ -243,6 +301,13 @@ class FacebookPage:
             albums[key] = self._id(album, f"albums.{category}")
         return albums
 
+    def _insights(self, value: Any) -> tuple[str, ...]:
+        """`insights`: post insight metrics to read (see INSIGHTS); [] reads none."""
+        if not isinstance(value, list) or not all(v in INSIGHTS for v in value):
+            known = ", ".join(INSIGHTS)
+            raise self.options.invalid("insights", f"must be a list of metrics among {known}")
+        return tuple(value)
+
     def _id(self, value: Any, key: str) -> str:
         """A numeric Graph id, given as a string or an integer."""
         text = str(value).strip() if isinstance(value, str | int) else ""
@@ -300,6 +365,8 @@ def _raise(
         raise RateLimited(text, retry_after=_wait(response.headers if response is not None else {}))
     if code == _DUPLICATE_CODE:
         raise DuplicateContent(text)
+    if code in _MEDIA_CODES:  # the image itself was refused: the core posts text with link
+        raise MediaError(text)
     if code in _TRANSIENT_CODES or status >= 500:
         raise (RetryableError if method == "GET" else OutcomeUnknown)(text)
     raise PermanentError(text)  # 100 invalid parameter, 10/200-299 permissions, 368 spam block
@@ -341,6 +408,13 @@ def _attachments(post: Mapping[str, Any]) -> list[dict[str, Any]]:
     attachments = post.get("attachments")
     items = attachments.get("data") if isinstance(attachments, dict) else None
     return [a for a in items if isinstance(a, dict)] if isinstance(items, list) else []
+
+
+def _total(edge: Any) -> int | None:
+    """`summary.total_count` of a Graph edge asked with `.summary(total_count)`."""
+    summary = edge.get("summary") if isinstance(edge, dict) else None
+    total = summary.get("total_count") if isinstance(summary, dict) else None
+    return total if isinstance(total, int) else None
 
 
 def _is_object(result: Any) -> bool:

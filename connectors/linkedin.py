@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, ClassVar
-from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 import requests
 
@@ -28,6 +28,7 @@ from syndicator.connector import ConnectorContext, Limits
 from syndicator.errors import (
     AuthExpired,
     DuplicateContent,
+    MediaError,
     OutcomeUnknown,
     PermanentError,
     RateLimited,
@@ -59,7 +60,7 @@ _JAVA_PREFIX = re.compile(r"^(?:[\w$]+\.)+[\w$]*Exception:\s*")
 
 class LinkedIn:
     """A LinkedIn member or organization. Options: access_token, author, api_base, version,
-    visibility, link_style, token_expires."""
+    visibility, link_style, token_expires, share_statistics."""
 
     name: ClassVar[str] = "linkedin"
     limits: ClassVar[Limits] = Limits(
@@ -72,6 +73,7 @@ class LinkedIn:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    metrics: ClassVar[tuple[str, ...]] = ("likes", "comments", "shares", "impressions", "clicks")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
@@ -90,6 +92,11 @@ class LinkedIn:
         self.visibility = opts.choice("visibility", VISIBILITIES)
         self.link_style = opts.choice("link_style", LINK_STYLES)
         self.token_expires = self._expiry(options.get("token_expires"))
+        statistics = options.get("share_statistics", True)
+        if not isinstance(statistics, bool):
+            raise opts.invalid("share_statistics", "must be true or false")
+        # Impressions, clicks and reshares exist for organization posts only.
+        self.share_statistics = statistics and ":organization:" in self.author
         self.session = _http.make_session(context.user_agent)
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
@@ -155,6 +162,58 @@ class LinkedIn:
                 return Receipt(remote_id=urn, url=_feed_url(urn) if urn else None)
         return None
 
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """Likes and comments (socialActions); for an organization also reshares, impressions
+        and clicks (organizationalEntityShareStatistics) where the token may read them."""
+        urn = receipt.remote_id
+        path = f"/rest/socialActions/{quote(urn, safe='')}"
+        response = self._call("GET", path, idempotent=True, check=False)
+        if response.status_code == 404:
+            return {}
+        if response.status_code == 403:
+            raise PermanentError(
+                f"GET /rest/socialActions: HTTP 403: {self._error_text(response)} (reading likes"
+                " and comments needs r_organization_social, or the restricted r_member_social)"
+            )
+        self._raise_for(response, idempotent=True)
+        body = _http.json_object(response)
+        counters = {
+            "likes": (body.get("likesSummary") or {}).get("totalLikes"),
+            "comments": (body.get("commentsSummary") or {}).get("totalFirstLevelComments"),
+        }
+        if self.share_statistics:
+            counters |= self._share_statistics(urn)
+        return {name: value for name, value in counters.items() if isinstance(value, int)}
+
+    def _share_statistics(self, urn: str) -> dict[str, int | None]:
+        """Lifetime statistics of one organization post; none from now on if refused (they
+        need rw_organization_admin: an ADMINISTRATOR of the page)."""
+        kind = "ugcPosts" if urn.startswith("urn:li:ugcPost:") else "shares"
+        query = (
+            f"q=organizationalEntity&organizationalEntity={quote(self.author, safe='')}"
+            f"&{kind}=List({quote(urn, safe='')})"  # Rest.li 2.0: URNs encoded inside List()
+        )
+        path = f"/rest/organizationalEntityShareStatistics?{query}"
+        response = self._call("GET", path, idempotent=True, check=False)
+        if response.status_code in (401, 403):
+            log.warning(
+                "target %s: share statistics refused, likes and comments only: HTTP %s: %s",
+                self.context.target,
+                response.status_code,
+                self._error_text(response),
+            )
+            self.share_statistics = False
+            return {}
+        self._raise_for(response, idempotent=True)
+        elements = _http.json_object(response).get("elements") or []
+        first = elements[0] if isinstance(elements, list) and elements else {}
+        totals = (first.get("totalShareStatistics") if isinstance(first, dict) else None) or {}
+        return {
+            "shares": totals.get("shareCount"),
+            "impressions": totals.get("impressionCount"),
+            "clicks": totals.get("clickCount"),
+        }
+
     def check(self) -> AccountInfo:
         """The organization or member behind the author, and the token's configured expiry."""
         kind, ident = self.author.split(":")[2:]
@@ -199,8 +258,8 @@ class LinkedIn:
         file = self.context.load_image(image, self.limits)
         try:
             return self._send_image(file.data), file.alt or image.alt
-        except PermanentError as exc:
-            raise PermanentError(f"image upload refused: {exc}") from None
+        except PermanentError as exc:  # MediaError: the core posts without the image
+            raise MediaError(f"image upload refused: {exc}") from None
 
     def _send_image(self, data: bytes) -> str:
         """Register an upload, then PUT the bytes to the URL LinkedIn gave; returns the URN."""

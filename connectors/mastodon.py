@@ -52,6 +52,7 @@ class Mastodon:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    metrics: ClassVar[tuple[str, ...]] = ("likes", "shares", "comments", "quotes")
     # Waits between polls of an upload still processing; their sum is also capped by the timeout.
     poll_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
 
@@ -140,6 +141,27 @@ class Mastodon:
                 return Receipt(remote_id=str(status["id"]), url=status.get("url"))
         return None
 
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """The status's public counters (GET /api/v1/statuses/:id); {} once it is deleted.
+
+        A token without a read scope gets 403; a public status is then read anonymously,
+        unless the instance closes its API to anonymous readers (a refusal, then).
+        """
+        path = f"/api/v1/statuses/{quote(receipt.remote_id, safe='')}"
+        response = self._call("GET", path, passed=(403, 404))
+        if response.status_code == 403:
+            response = self._call("GET", path, passed=(404,), headers={"Authorization": None})
+        if response.status_code == 404:
+            return {}
+        status = _http.json_object(response, "id")
+        names = {
+            "favourites_count": "likes",
+            "reblogs_count": "shares",
+            "replies_count": "comments",
+            "quotes_count": "quotes",  # Mastodon 4.5 and later
+        }
+        return {ours: status[theirs] for theirs, ours in names.items() if theirs in status}
+
     def check(self) -> AccountInfo:
         """The account behind the token, and the instance's character limit."""
         account = _http.json_object(
@@ -187,15 +209,22 @@ class Mastodon:
         raise RetryableError(f"media {media_id}: still processing, try again later")
 
     def _call(
-        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool = True,
+        passed: tuple[int, ...] = (),
+        **kwargs: Any,
     ) -> requests.Response:
-        """One request, errors mapped to the core's kinds and the token kept out of them."""
+        """One request, errors mapped to the core's kinds and the token kept out of them;
+        a status in `passed` is returned for the caller to handle."""
         url = _http.join(self.api_base, path)
         timeout = self.context.timeout
         response = _http.send(
             self.session, method, url, timeout=timeout, idempotent=idempotent, **kwargs
         )
-        if response.status_code < 400:
+        if response.status_code < 400 or response.status_code in passed:
             return response
         body = _http.json_or_empty(response)
         message = str(body.get("error", "")) if isinstance(body, dict) else ""

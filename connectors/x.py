@@ -56,6 +56,14 @@ class X:
     )
     secret_keys: ClassVar[tuple[str, ...]] = SECRETS
     can_lookup: ClassVar[bool] = True
+    metrics: ClassVar[tuple[str, ...]] = (
+        "likes",
+        "shares",
+        "comments",
+        "quotes",
+        "bookmarks",
+        "impressions",
+    )
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (ConfigError naming the key); no I/O."""
@@ -113,6 +121,31 @@ class X:
                 log.info("target %s: key %s found as %s", self.context.target, key, tweet["id"])
                 return Receipt(remote_id=str(tweet["id"]), url=_status_url(str(tweet["id"])))
         return None
+
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """The post's public_metrics (GET /2/tweets/:id); {} once it is deleted.
+
+        Every read is billed under pay-per-use, and the legacy Free tier answers 403: the
+        core then records the refusal and stops asking.
+        """
+        path = f"/2/tweets/{quote(receipt.remote_id, safe='')}"
+        params = {"tweet.fields": "public_metrics"}
+        body = _http.json_or_empty(self._call("GET", path, idempotent=True, params=params))
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            if isinstance(body, dict) and body.get("errors"):  # "Not Found Error": deleted
+                return {}
+            raise RetryableError(f"GET /2/tweets/{receipt.remote_id}: answer without data")
+        counts = data.get("public_metrics") or {}
+        names = {
+            "like_count": "likes",
+            "retweet_count": "shares",
+            "reply_count": "comments",
+            "quote_count": "quotes",
+            "bookmark_count": "bookmarks",
+            "impression_count": "impressions",
+        }
+        return {ours: counts[theirs] for theirs, ours in names.items() if theirs in counts}
 
     def check(self) -> AccountInfo:
         """The account behind the access token."""

@@ -57,7 +57,11 @@ class ConnectorContext:
 
 @runtime_checkable
 class Connector(Protocol):
-    """One platform account. Preview and dry-run call `prepare` only; live adds `publish`."""
+    """One platform account. Preview and dry-run call `prepare` only; live adds `publish`.
+
+    A connector that can read a post's counters back also has the optional members of
+    `ReadsMetrics` (`metrics`, `fetch_metrics`).
+    """
 
     name: ClassVar[str]
     limits: ClassVar[Limits]
@@ -78,3 +82,36 @@ class Connector(Protocol):
 
     def check(self) -> AccountInfo:
         """Are the credentials valid; which account; when does the token expire."""
+
+
+COUNTERS = ("likes", "shares", "comments", "quotes", "bookmarks", "impressions", "clicks")
+"""The counter names connectors report, whatever the platform calls them: likes are
+favourites, likes or reactions; shares are reblogs, reposts, retweets or reshares; comments
+are replies or first-level comments. A connector may add its own names; objectives use these."""
+
+
+@runtime_checkable
+class ReadsMetrics(Protocol):
+    """Optional members of a Connector that reads a post's public counters back.
+
+    Not part of `Connector`, so connectors without them (third-party ones, say) still load:
+    `metric_names` treats them as reading nothing.
+    """
+
+    metrics: ClassVar[tuple[str, ...]]
+
+    def fetch_metrics(self, receipt: Receipt) -> dict[str, int]:
+        """The post's counters now, named from `metrics`; one request or a few, no retry.
+
+        {} when the post no longer exists. Raises the connector error kinds: RateLimited or
+        RetryableError (try later), AuthExpired or PermanentError (the platform refuses
+        these reads to this account: stop asking).
+        """
+
+
+def metric_names(connector: object) -> tuple[str, ...]:
+    """The counters a connector can read; () when it declares none or declares them wrongly."""
+    names = getattr(connector, "metrics", ())
+    if not callable(getattr(connector, "fetch_metrics", None)) or not isinstance(names, tuple):
+        return ()
+    return tuple(name for name in names if isinstance(name, str) and name)
