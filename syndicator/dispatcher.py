@@ -146,21 +146,25 @@ class Dispatcher:
                 note = "an earlier attempt had landed (found by lookup)"
                 return self._published(delivery, found, started, note=note)
         try:
-            receipt = self._publish(target, connector, delivery, draft)
+            receipt, sent = self._publish(target, connector, delivery, draft)
         except ConnectorError as exc:
             return self._failure(target, connector, delivery, exc, started)
         except Exception as exc:  # a connector bug after sending looks just like a timeout
             log.exception("%s: connector crashed", _where(delivery))
             error = OutcomeUnknown(f"connector error: {type(exc).__name__}")
             return self._failure(target, connector, delivery, error, started)
-        return self._published(delivery, receipt, started)
+        note = sent.notes[-1] if sent is not draft else None
+        return self._published(delivery, receipt, started, note=note, sent=sent)
 
     def _publish(
         self, target: TargetSettings, connector: Connector, delivery: Delivery, draft: Draft
-    ) -> Receipt:
-        """One publish; an unusable image falls back to text with link (per on_image_error)."""
+    ) -> tuple[Receipt, Draft]:
+        """One publish; an unusable image falls back to text with link (per on_image_error).
+
+        Returns the receipt and the draft really sent, which the delivery then records.
+        """
         try:
-            return connector.publish(draft, key=delivery.key)
+            return connector.publish(draft, key=delivery.key), draft
         except MediaError as exc:
             if target.on_image_error == "hold":
                 raise RetryableError(f"image unusable: {exc}") from None
@@ -169,13 +173,19 @@ class Dispatcher:
             self.store.log_attempt(delivery, utcnow(), "image_dropped", error=str(exc))
             log.warning("%s: image unusable, posting text with link: %s", _where(delivery), exc)
             text_only = replace(draft, images=(), notes=(*draft.notes, f"image dropped: {exc}"))
-            return connector.publish(text_only, key=delivery.key)
+            return connector.publish(text_only, key=delivery.key), text_only
 
     def _published(
-        self, delivery: Delivery, receipt: Receipt, started: float, *, note: str | None = None
+        self,
+        delivery: Delivery,
+        receipt: Receipt,
+        started: float,
+        *,
+        note: str | None = None,
+        sent: Draft | None = None,
     ) -> str:
         self.store.mark_published(
-            delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started), note=note
+            delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started), note=note, sent=sent
         )
         log.info("%s: published %s", _where(delivery), receipt.url or receipt.remote_id)
         return "published"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from syndicator.models import Receipt, State
+from syndicator.models import Draft, Receipt, State
 from syndicator.schema import deliveries
 from syndicator.store.base import StoreBase
 from syndicator.store.records import Delivery
@@ -44,10 +44,15 @@ class OutcomesMixin(StoreBase):
         *,
         duration_ms: int,
         note: str | None = None,
+        sent: Draft | None = None,
     ) -> bool:
-        """publishing → published, with the remote id and URL."""
-        remote = {"remote_id": receipt.remote_id, "remote_url": receipt.url}
-        entry = {**remote, "error": note, "duration_ms": duration_ms}
+        """publishing → published, with the remote id and URL, and the draft really sent
+        when it differs from the prepared one (an image dropped on the way)."""
+        remote: dict[str, Any] = {"remote_id": receipt.remote_id, "remote_url": receipt.url}
+        if sent is not None and sent.payload_hash != delivery.payload_hash:
+            remote.update(payload=sent.to_dict(), payload_hash=sent.payload_hash)
+        entry = {k: v for k, v in remote.items() if k != "payload_hash"}
+        entry.update(error=note, duration_ms=duration_ms)
         return self._finish(
             delivery,
             owner,

@@ -518,10 +518,11 @@ def test_error_text_echoing_the_token_is_redacted(api: FakeGraph, fb: FacebookPa
     expect_error(PermanentError, lambda: fb.publish(feed_draft(), key=KEY), "redacted")
 
 
-def test_rejected_media_is_permanent(api: FakeGraph, fb: FacebookPage) -> None:
+def test_rejected_media_is_a_media_error(api: FakeGraph, fb: FacebookPage) -> None:
+    """So the core can post text with link instead (on_image_error)."""
     body = graph_error(324, "(#324) Requires upload file", 2069019)
     api.on("POST", f"/v24.0/{EVENTS}/photos", body, 400)
-    expect_error(PermanentError, lambda: fb.publish(photo_draft(), key=KEY), "Requires upload")
+    expect_error(MediaError, lambda: fb.publish(photo_draft(), key=KEY), "Requires upload")
 
 
 def test_connection_refused_is_retryable(tmp_path: Path) -> None:

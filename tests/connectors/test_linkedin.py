@@ -584,21 +584,22 @@ def test_5xx_on_image_put_is_retryable(api: FakeLinkedIn, li: LinkedIn) -> None:
     assert "/rest/posts" not in [s.path for s in api.seen]
 
 
-def test_rejected_image_is_permanent(api: FakeLinkedIn, li: LinkedIn) -> None:
+def test_rejected_image_is_a_media_error(api: FakeLinkedIn, li: LinkedIn) -> None:
+    """So the core can post without the image instead (on_image_error)."""
     api.upload(status=400)
     image = (Image("https://blog.example/a.png"),)
     expect_error(
-        PermanentError,
+        MediaError,
         lambda: li.publish(draft(images=image), key=KEY),
         "image upload refused: PUT /dms-uploads/.*HTTP 400",
     )
 
 
-def test_refused_image_registration_is_permanent(api: FakeLinkedIn, li: LinkedIn) -> None:
+def test_refused_image_registration_is_a_media_error(api: FakeLinkedIn, li: LinkedIn) -> None:
     body = {"status": 422, "message": "Owner is not valid for this upload"}
     api.on("POST", "/rest/images", body, 422)
     image = (Image("https://blog.example/a.png"),)
-    expect_error(PermanentError, lambda: li.publish(draft(images=image), key=KEY), "Owner is not")
+    expect_error(MediaError, lambda: li.publish(draft(images=image), key=KEY), "Owner is not")
 
 
 def test_error_text_echoing_the_token_is_redacted(api: FakeLinkedIn, li: LinkedIn) -> None:
