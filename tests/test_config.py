@@ -147,9 +147,14 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
         "X_ACCESS_TOKEN",
         "X_ACCESS_TOKEN_SECRET",
         "BLUESKY_APP_PASSWORD",
+        "MAILCHIMP_API_KEY",
     ):
         monkeypatch.setenv(var, "x" * 12)
+    monkeypatch.setenv("MAILCHIMP_API_KEY", "0123456789abcdef-us21")
     path = Path(__file__).resolve().parents[1] / "config.example.toml"
     text = path.read_text()
     s = config.parse(__import__("tomllib").loads(text), path)
-    assert {t.name for t in s.targets} == {"mastodon", "facebook", "x", "linkedin", "bluesky"}
+    names = {t.name for t in s.targets}
+    assert names == {"mastodon", "facebook", "x", "linkedin", "bluesky", "newsletter"}
+    built = registry.build(s, load_image=None, only_enabled=False)  # every connector accepts it
+    assert set(built) == names
