@@ -21,7 +21,13 @@ from connectors import _http
 from connectors._options import Options
 from syndicator import render
 from syndicator.connector import ConnectorContext, Limits
-from syndicator.errors import AuthExpired, ConnectorError, RetryableError
+from syndicator.errors import (
+    AuthExpired,
+    ConnectorError,
+    MediaError,
+    PermanentError,
+    RetryableError,
+)
 from syndicator.models import AccountInfo, Draft, Image, Post, Receipt
 
 log = logging.getLogger(__name__)
@@ -190,7 +196,10 @@ class Mastodon:
         data = {"description": alt[: ALT_MAX - 1] + "…" if len(alt) > ALT_MAX else alt}
         files = {"file": ("image" + _EXTENSIONS.get(file.mime, ""), file.data, file.mime)}
         # An upload that may have landed is only an orphan attachment, never a duplicate post.
-        response = self._call("POST", "/api/v2/media", data=data if alt else None, files=files)
+        try:
+            response = self._call("POST", "/api/v2/media", data=data if alt else None, files=files)
+        except PermanentError as exc:  # the instance refused this file (422, 413): post text
+            raise MediaError(str(exc)) from None
         media_id = str(_http.json_object(response, "id")["id"])
         if response.status_code == 202:
             self._wait_processed(media_id)

@@ -76,13 +76,12 @@ class After:
 
 @dataclass(frozen=True)
 class Expectations:
-    """One platform's row: what differs from the common expectations, and known bugs."""
+    """One platform's row: what differs from the common expectations."""
 
     rate_limit: After
     expired: After
     dropped: str  # the platform's refusal of the image, as logged with "image_dropped"
     special: dict[str, After] = field(default_factory=dict)
-    bugs: dict[str, str] = field(default_factory=dict)  # fault → xfail reason
 
     def after(self, fault: str) -> After:
         common = {
@@ -108,19 +107,11 @@ def auth_failed(error: str) -> After:
     return After(State.PENDING, error, "authentication failed: ", within(1790, 1800))
 
 
-def media_bug(platform: str, answer: str) -> str:
-    return (
-        f"{platform} maps its refusal of an image ({answer}) to PermanentError, not MediaError:"
-        " on_image_error = 'text' (the default) never applies and the whole post fails"
-    )
-
-
 MATRIX = {
     "mastodon": Expectations(
         rate_limit=rate_limited("HTTP 429: Too many requests", within(50, 60)),
         expired=auth_failed("HTTP 401: The access token is invalid"),
         dropped="File content type is invalid",
-        bugs={"media_rejected": media_bug("Mastodon", "HTTP 422 from POST /api/v2/media")},
     ),
     "x": Expectations(
         rate_limit=rate_limited("POST /2/tweets: HTTP 429: Too Many Requests", within(110, 120)),
@@ -162,15 +153,10 @@ MATRIX = {
 
 def cases() -> Iterator[object]:
     """platform × fault × (a text post, a post with an image: other endpoints and lookups)."""
-    for platform, row in MATRIX.items():
+    for platform in MATRIX:
         for fault in ("none", *FAULTS):
-            marks = []
-            if fault in row.bugs:
-                marks.append(pytest.mark.xfail(strict=True, reason=row.bugs[fault]))
             for shape in ("image",) if fault == "media_rejected" else ("text", "image"):
-                yield pytest.param(
-                    platform, fault, shape, marks=marks, id=f"{platform}-{fault}-{shape}"
-                )
+                yield pytest.param(platform, fault, shape, id=f"{platform}-{fault}-{shape}")
 
 
 def png() -> bytes:
@@ -323,4 +309,4 @@ def test_the_matrix_covers_every_platform_and_fault() -> None:
     """A new connector or fault needs its row; overrides name real faults."""
     assert set(MATRIX) == set(FAKES)
     for row in MATRIX.values():
-        assert set(row.special) | set(row.bugs) <= set(FAULTS)
+        assert set(row.special) <= set(FAULTS)
