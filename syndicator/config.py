@@ -15,14 +15,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from syndicator import objectives
 from syndicator.connector import TextOptions
 from syndicator.errors import ConfigError
+from syndicator.objectives import EngagementSettings, Objective
 from syndicator.urls import secret_parts
 
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 SECRET_HINTS = ("token", "secret", "password", "key")
+MEASURING = ("engagement", "objectives")  # top-level tables read by syndicator.objectives
 CORE_KEYS = {
     "mode",
     "state_dir",
@@ -146,6 +149,8 @@ class Settings:
     webhook_secret: str | None = None
     approval_webhook: str | None = None
     bitly: BitlySettings | None = None
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
+    objectives: tuple[Objective, ...] = ()
     secrets: frozenset[str] = frozenset()
 
     def trial_active(self, now: datetime) -> bool:
@@ -259,7 +264,7 @@ def load(path: str | Path) -> Settings:
 def parse(data: dict[str, Any], path: Path) -> Settings:
     """Validate an already-decoded TOML document."""
     secrets: set[str] = set()
-    unknown = set(data) - {"syndicator", "feeds", "targets", "media", "bitly"}
+    unknown = set(data) - {"syndicator", "feeds", "targets", "media", "bitly", *MEASURING}
     if unknown:
         raise ConfigError(f"{path}: unknown top-level table(s): {', '.join(sorted(unknown))}")
     core = _Reader(path, "syndicator", _table(data, "syndicator", path), secrets)
@@ -295,8 +300,28 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
         webhook_secret=core.secret("webhook_secret"),
         approval_webhook=core.get("approval_webhook", str),
         bitly=bitly,
+        engagement=objectives.engagement(
+            _Reader(path, "engagement", _table(data, "engagement", path), secrets)
+        ),
+        objectives=_objectives(data, path, frozenset(t.name for t in targets), secrets),
         secrets=frozenset(secrets),
     )
+
+
+def _objectives(
+    data: dict[str, Any], path: Path, targets: frozenset[str], secrets: set[str]
+) -> tuple[Objective, ...]:
+    """The [[objectives]] tables; names must be unique."""
+    tables = data.get("objectives", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: objectives must be written as [[objectives]] tables")
+    found = tuple(
+        objectives.objective(_Reader(path, f"objectives #{i + 1}", t, secrets), targets)
+        for i, t in enumerate(tables)
+    )
+    if len({o.name for o in found}) != len(found):
+        raise ConfigError(f"{path}: [[objectives]] names must be unique")
+    return found
 
 
 def _bitly(r: _Reader) -> BitlySettings | None:

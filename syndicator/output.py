@@ -111,6 +111,8 @@ def print_draft(target: str, draft: Draft) -> None:
     """The exact payload a target gets, indented."""
     click.echo(f"  -- {target}")
     click.echo(textwrap.indent(draft.text, "     | ", lambda line: True))
+    if draft.link and draft.link not in draft.text:  # sent beside the text (UTM included)
+        click.echo(f"     link: {draft.link}")
     for image in draft.images:
         click.echo(f"     image: {image.url}" + (f"  (alt: {image.alt})" if image.alt else ""))
     if draft.album:

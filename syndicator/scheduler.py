@@ -13,12 +13,14 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from syndicator import config
 from syndicator.app import App
+from syndicator.engagement import Engagement
 from syndicator.errors import ConfigError
 from syndicator.health import healthy
 from syndicator.listener import Listener
@@ -46,6 +48,7 @@ class Daemon:
         self.dispatcher = app.dispatcher(self.metrics)
         self.listener: Listener | None = None
         self._dispatch_lock = threading.Lock()
+        self._engagement_lock = threading.Lock()
         self._feed_locks: dict[str, threading.Lock] = {}
 
     # -- jobs --------------------------------------------------------------------------------
@@ -71,6 +74,17 @@ class Daemon:
             next_run_time=utcnow(),
             **job,
         )
+        engagement = self.app.settings.engagement
+        if engagement.enabled:
+            first = min(engagement.interval, 60.0)  # after the first dispatch ticks: posts first
+            self.scheduler.add_job(
+                self.read_engagement,
+                "interval",
+                id="engagement",
+                seconds=engagement.interval,
+                next_run_time=utcnow() + timedelta(seconds=first),
+                **job,
+            )
         self.scheduler.add_job(
             self.heartbeat,
             "interval",
@@ -129,6 +143,20 @@ class Daemon:
         finally:
             self._dispatch_lock.release()
 
+    def read_engagement(self) -> None:
+        """One engagement round (the same as `syndicator engagement --once`); never overlaps."""
+        if self.stopping.is_set() or not self._engagement_lock.acquire(blocking=False):
+            return
+        try:
+            app = self.app
+            result = Engagement(app.settings, app.store, app.connectors).run_once()
+            if result.stored or result.refused:
+                log.info("engagement: %s", result.summary())
+        except Exception:
+            log.exception("engagement round crashed")
+        finally:
+            self._engagement_lock.release()
+
     def heartbeat(self) -> None:
         """Liveness row for `status`, and STATUS/WATCHDOG for systemd."""
         try:
@@ -172,6 +200,7 @@ class Daemon:
     def run(self) -> None:
         """Block until SIGTERM/SIGINT."""
         self._install_signals()
+        self._forget_refusals()
         self._schedule()
         self.scheduler.start()
         self._listen()
@@ -198,16 +227,25 @@ class Daemon:
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
         else:
-            with self._dispatch_lock:
+            with self._dispatch_lock, self._engagement_lock:  # no round on the old store
                 self.dispatcher.close()
                 old, self.app = self.app, app
                 self.app.owner = old.owner
                 self.dispatcher = app.dispatcher(self.metrics)
                 old.close()
+            self._forget_refusals()
             self._schedule()
             self._listen()
             log.info("config reloaded from %s", self.config_path)
         self.notifier.notify(READY=1, STATUS=self.status_line())
+
+    def _forget_refusals(self) -> None:
+        """A (re)loaded config may carry new permissions: ask refusing platforms once more."""
+        try:
+            if lifted := self.app.store.clear_metrics_error():
+                log.info("engagement: asking %d refusing target(s) again", lifted)
+        except Exception:
+            log.exception("could not clear engagement refusals")
 
     def shutdown(self) -> None:
         """Stop scheduling, let in-flight work finish and be recorded, then leave."""

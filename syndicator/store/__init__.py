@@ -7,6 +7,7 @@ lease it holds), committed before the caller takes its next step.
 from syndicator.store.actions import ActionsMixin
 from syndicator.store.base import SCHEMA_REVISION
 from syndicator.store.claims import ClaimsMixin
+from syndicator.store.engagement import EngagementMixin, Published, Reading
 from syndicator.store.feeds import FeedsMixin
 from syndicator.store.outcomes import OutcomesMixin
 from syndicator.store.posts import PostsMixin
@@ -20,7 +21,7 @@ from syndicator.store.records import (
 )
 
 
-class Store(FeedsMixin, PostsMixin, ClaimsMixin, OutcomesMixin, ActionsMixin):
+class Store(FeedsMixin, PostsMixin, ClaimsMixin, OutcomesMixin, ActionsMixin, EngagementMixin):
     """Database access for one process; safe to share between its threads."""
 
 
@@ -30,6 +31,8 @@ __all__ = [
     "Delivery",
     "FeedState",
     "Pacing",
+    "Published",
+    "Reading",
     "Store",
     "TargetState",
     "_delivery",
