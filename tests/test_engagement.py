@@ -3,6 +3,7 @@ targets left alone; rate limits end the round for one target; refusals said once
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -238,6 +239,16 @@ def test_the_daemon_schedules_the_job_only_when_enabled(make_app):
     assert Engagement(disabled.settings, disabled.store, disabled.connectors).run_once() is not None
 
 
+def test_the_daemon_job_reads_what_is_due(make_app, feed_server):
+    app = make_app()
+    METRICS["alpha"].default = {"likes": 8}
+    publish(app, feed_server, "p1")
+    with app.store.engine.begin() as conn:  # fast-forward: published two hours ago
+        conn.execute(sa.update(publish_log).values(at=utcnow() - timedelta(hours=2)))
+    Daemon(app, app.settings.path).read_engagement()
+    assert ("alpha", "1h", {"likes": 8}) in rows(app)
+
+
 def test_connectors_without_metrics_and_dry_runs_are_left_alone(make_app, feed_server):
     app = make_app('[targets.dry]\ntype = "fake-metrics"\nplatform = "dry"\ndry_run = true\n')
     t0 = publish(app, feed_server, "p1")
@@ -289,6 +300,8 @@ def test_cli_engagement_once_shares_the_job_and_reads_what_is_due(make_app, feed
         result.output
     )
     assert ("alpha", "1h", {"likes": 6}) in rows(app)
+    summary = json.loads(invoke(cli, [*args, "--json"]).output)  # nothing more is due
+    assert summary["stored"] == {} and summary["skipped"]["plain"] == "reads no counters"
     assert invoke(cli, ["--config", str(app.settings.path), "engagement"]).exit_code == 2
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -302,6 +303,22 @@ def test_cli_report_tables_json_and_html(measured, tmp_path: Path):
     assert {p["target"] for p in data["platforms"]} == {"fb", "li", "masto", "xx", "plain"}
     bad = CliRunner().invoke(cli, [*args[:-1], "soon"])
     assert bad.exit_code == 2 and "expected a duration" in bad.output
+
+
+def test_report_stays_on_the_fast_path(measured, tmp_path: Path):
+    """No platform SDK, Pillow or APScheduler is imported by `report`, even with --html."""
+    code = (
+        "import sys\n"
+        "from syndicator.cli import cli\n"
+        f"cli(['--config', {str(measured.settings.path)!r}, 'report', '--json',"
+        f" '--html', {str(tmp_path / 'r.html')!r}], standalone_mode=False)\n"
+        "heavy = {'apscheduler', 'PIL', 'tweepy', 'facebook', 'feedparser', 'connectors'}\n"
+        "print('HEAVY', sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "HEAVY []" in result.stdout, result.stdout[-500:] + result.stderr[-2000:]
 
 
 PREVIEW = """
