@@ -19,7 +19,7 @@ TARGETS = [f"t{i}" for i in range(5)]
 
 
 def syndicator(entries: int, repeats: int) -> dict[str, list[float]]:
-    feeds, api = c.FeedServer(), c.FakeApi()
+    feeds, api = c.FeedServer(keep=max(entries, 10)), c.FakeApi()
     url = feeds.create("blog", back_catalogue=3)
     out: dict[str, list[float]] = {"total": [], "drain": [], "cpu_ms_per_delivery": []}
     with c.workdir("burst") as folder:

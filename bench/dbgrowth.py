@@ -114,7 +114,7 @@ def one_size(deliveries: int, runs: int) -> dict[str, Any]:
 
 def publishes(entries: int) -> dict[str, float]:
     """Bytes the store grows by per 1,000 real publishes (a daemon, 5 fake Mastodon targets)."""
-    feeds, api = c.FeedServer(), c.FakeApi()
+    feeds, api = c.FeedServer(keep=max(entries, 10)), c.FakeApi()
     url = feeds.create("blog", back_catalogue=10)
     targets = [c.Target(name, api.base) for name in c.TARGET_NAMES]
     try:

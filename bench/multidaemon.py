@@ -27,7 +27,7 @@ TARGETS = [f"t{i}" for i in range(5)]
 def run(
     database: str, folder: Path, daemons: int, entries: int, repeats: int, delay: float
 ) -> dict[str, Any]:
-    feeds, api = c.FeedServer(), c.FakeApi(delay=delay)
+    feeds, api = c.FeedServer(keep=max(entries, 10)), c.FakeApi(delay=delay)
     url = feeds.create("blog", back_catalogue=3)
     config = c.write_config(
         folder,

@@ -35,7 +35,7 @@ def latencies(added: dict[str, float], received: dict[str, float]) -> list[float
 
 def polling(folder: Path, samples: int, spacing: tuple[float, float]) -> dict[str, Any]:
     """Daemon and bare loop watch one feed; entries appear at random phases of the interval."""
-    feeds, api = c.FeedServer(), c.FakeApi()
+    feeds, api = c.FeedServer(keep=10), c.FakeApi()
     url = feeds.create("blog", back_catalogue=3)
     config = c.write_config(
         folder, feeds=[("blog", url, INTERVAL)], targets=[c.Target("daemon", api.base)]
@@ -97,7 +97,7 @@ def webhook(port: int, feed: str) -> float:
 
 def ping(folder: Path, samples: int, spacing: float) -> dict[str, Any]:
     """Entries added then announced by webhook; polling is slow (300 s) so it cannot help."""
-    feeds, api = c.FeedServer(), c.FakeApi()
+    feeds, api = c.FeedServer(keep=10), c.FakeApi()
     names = [f"ping{i}" for i in range(PING_FEEDS)]
     port = free_port()
     config = c.write_config(
