@@ -153,8 +153,8 @@ class Dispatcher:
             log.exception("%s: connector crashed", _where(delivery))
             error = OutcomeUnknown(f"connector error: {type(exc).__name__}")
             return self._failure(target, connector, delivery, error, started)
-        note = sent.notes[-1] if sent is not draft else None
-        return self._published(delivery, receipt, started, note=note, sent=sent)
+        dropped = sent.notes[-1] if sent is not draft else None
+        return self._published(delivery, receipt, started, note=dropped, sent=sent)
 
     def _publish(
         self, target: TargetSettings, connector: Connector, delivery: Delivery, draft: Draft
