@@ -84,7 +84,16 @@ class Connector(Protocol):
         """Are the credentials valid; which account; when does the token expire."""
 
 
-COUNTERS = ("likes", "shares", "comments", "quotes", "bookmarks", "impressions", "clicks")
+COUNTERS = (
+    "likes",
+    "shares",
+    "comments",
+    "quotes",
+    "bookmarks",
+    "impressions",
+    "clicks",
+    "link_clicks",  # bit.ly's count for the target's short link (see shorten.py)
+)
 """The counter names connectors report, whatever the platform calls them: likes are
 favourites, likes or reactions; shares are reblogs, reposts, retweets or reshares; comments
 are replies or first-level comments. A connector may add its own names; objectives use these."""

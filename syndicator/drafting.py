@@ -64,15 +64,9 @@ class Drafter:
         return self.store.save_short_link(post_id, target.name, long_url, short, now)
 
     def _client(self) -> Bitly:
-        from syndicator.shorten import Bitly
+        from syndicator.shorten import bitly_for
 
         if self._bitly is None:
-            account = self.settings.bitly
-            assert account is not None  # config refuses `shorten` without [bitly]
-            self._bitly = Bitly(
-                account.token,
-                api_base=account.api_base,
-                group_guid=account.group_guid,
-                user_agent=self.settings.user_agent,
-            )
+            self._bitly = bitly_for(self.settings)
+            assert self._bitly is not None  # config refuses `shorten` without [bitly]
         return self._bitly

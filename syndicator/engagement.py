@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from syndicator.config import Settings
 from syndicator.connector import Connector, ReadsMetrics, metric_names
@@ -28,6 +28,9 @@ from syndicator.errors import (
 from syndicator.models import Receipt, utcnow
 from syndicator.objectives import Step
 from syndicator.store import Published, Store
+
+if TYPE_CHECKING:
+    from syndicator.shorten import Bitly
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,7 @@ class Engagement:
         self.settings = settings
         self.store = store
         self.connectors = connectors
+        self._bitly: Bitly | None = None
 
     def run_once(self, now: datetime | None = None) -> RoundResult:
         """One round over every published live delivery with a step due."""
@@ -91,7 +95,12 @@ class Engagement:
         config = self.settings.engagement
         if not config.enabled:
             return result
-        readers = {name: c for name, c in self.connectors.items() if metric_names(c)}
+        shortened = {t.name for t in self.settings.targets if t.shorten}
+        readers = {
+            name: c
+            for name, c in self.connectors.items()
+            if metric_names(c) or name in shortened  # bit.ly counts clicks for any platform
+        }
         for name in sorted(set(self.connectors) - set(readers)):
             result.skipped[name] = "reads no counters"
         since = now - timedelta(seconds=config.stop_after) - GRACE
@@ -128,7 +137,11 @@ class Engagement:
         for item, step in due:
             ids = f"delivery {item.delivery_id} (post {item.post_id}, target {target})"
             try:
-                counters = reader.fetch_metrics(Receipt(item.remote_id, item.remote_url))
+                counters = (
+                    reader.fetch_metrics(Receipt(item.remote_id, item.remote_url))
+                    if metric_names(connector)
+                    else {}
+                )
             except (RetryableError, OutcomeUnknown) as exc:  # RateLimited is retryable too
                 log.info("target %s: counters not read, next round: %s", target, exc)
                 result.skipped[target] = f"stopped for this round: {exc}"
@@ -144,9 +157,27 @@ class Engagement:
                 log.exception("%s: reading counters crashed", ids)
                 result.failed += 1
                 continue
+            counters = {**counters, **self._link_clicks(item, target)}
             if self.store.record_engagement(item.delivery_id, step.label, now, clean(counters)):
                 result.stored[(target, step.label)] += 1
                 log.info("%s: counters at %s: %s", ids, step.label, clean(counters) or "post gone")
+
+    def _link_clicks(self, item: Published, target: str) -> dict[str, int]:
+        """bit.ly's click count of this post's short link on this target, when it has one."""
+        short = self.store.short_link(item.post_id, target)
+        if not short:
+            return {}
+        if self._bitly is None:
+            from syndicator.shorten import bitly_for
+
+            self._bitly = bitly_for(self.settings)
+        if self._bitly is None:
+            return {}
+        try:
+            return {"link_clicks": self._bitly.clicks(short)}
+        except ConnectorError as exc:  # the platform's own counters are still worth keeping
+            log.warning("target %s: bit.ly clicks of %s not read: %s", target, short, exc)
+            return {}
 
     def _refused(self, target: str, reason: str, result: RoundResult) -> None:
         """Record a refusal once; say it once."""

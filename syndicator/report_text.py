@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from syndicator.connector import COUNTERS
 from syndicator.output import table
 
-ORDER = ("likes", "shares", "comments", "quotes", "bookmarks", "impressions", "clicks")
+ORDER = COUNTERS  # the usual ones first, bit.ly's link_clicks beside the platforms' clicks
 
 
 def print_report(report: Mapping[str, Any]) -> None:

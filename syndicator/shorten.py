@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from connectors import _http
+from syndicator.config import Settings
 from syndicator.errors import AuthExpired, ConfigError, RateLimited, RetryableError
 
 log = logging.getLogger(__name__)
@@ -104,3 +105,16 @@ def _next_month(now: datetime | None = None) -> float:
     now = now or datetime.now(UTC)
     start = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
     return (start - now).total_seconds()
+
+
+def bitly_for(settings: Settings) -> Bitly | None:
+    """The configured bit.ly account, or None when there is no [bitly] table."""
+    account = settings.bitly
+    if account is None:
+        return None
+    return Bitly(
+        account.token,
+        api_base=account.api_base,
+        group_guid=account.group_guid,
+        user_agent=settings.user_agent,
+    )

@@ -166,3 +166,41 @@ def test_dry_run_makes_no_short_links(setup, feed_server):
     feed_server.add("p1")
     app.run_once()
     assert bitly.calls == 0
+
+
+def test_engagement_reads_bitly_clicks_for_each_target(setup, feed_server, httpserver):
+    from datetime import timedelta
+
+    import sqlalchemy as sa
+
+    from syndicator.engagement import Engagement
+    from syndicator.models import utcnow
+    from syndicator.schema import publish_log
+
+    make, bitly = setup
+    clicks = {"s1": 7, "s2": 3}
+
+    def summary(request: Request) -> Response:
+        assert request.headers["Authorization"] == "Bearer bitly-token-1234"
+        code = request.path.split("/")[4]
+        body = {"total_clicks": clicks[code], "unit": "day", "units": -1}
+        return Response(json.dumps(body), content_type="application/json")
+
+    for code in clicks:
+        httpserver.expect_request(
+            f"/v4/bitlinks/bit.ly/{code}/clicks/summary"
+        ).respond_with_handler(summary)
+    app = make()
+    app.run_once()
+    feed_server.add("p1")
+    app.run_once()
+    with app.store.engine.begin() as conn:  # published two hours ago: the "1h" step is due
+        conn.execute(sa.update(publish_log).values(at=utcnow() - timedelta(hours=2)))
+    result = Engagement(app.settings, app.store, app.connectors).run_once()
+    assert sum(result.stored.values()) == 2
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT counters FROM engagement")).scalars().all()
+    got = sorted(
+        r["link_clicks"] if isinstance(r, dict) else json.loads(r)["link_clicks"] for r in rows
+    )
+    assert got == [3, 7]
