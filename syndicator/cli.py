@@ -128,6 +128,14 @@ def check(ctx: click.Context, online: bool) -> None:
             expiry = f", token expires {info.expires_at:%Y-%m-%d}" if info.expires_at else ""
             details = "".join(f"\n      {d}" for d in info.details)
             click.echo(f"  {name}: OK — {info.account}{expiry}{details}")
+        if app.settings.bitly:
+            from syndicator.shorten import bitly_for
+
+            try:
+                click.echo(f"  bit.ly: OK — {bitly_for(app.settings).check()}")  # type: ignore[union-attr]
+            except Exception as exc:
+                failures += 1
+                click.echo(f"  bit.ly: FAILED — {exc}")
         if failures:
             raise click.ClickException(f"{failures} target(s) failed the online check")
     finally:

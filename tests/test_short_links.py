@@ -204,3 +204,16 @@ def test_engagement_reads_bitly_clicks_for_each_target(setup, feed_server, https
         r["link_clicks"] if isinstance(r, dict) else json.loads(r)["link_clicks"] for r in rows
     )
     assert got == [3, 7]
+
+
+def test_check_online_verifies_the_bitly_token(setup, httpserver):
+    from click.testing import CliRunner
+
+    from syndicator.cli import cli
+
+    make, _ = setup
+    app = make()
+    httpserver.expect_request("/v4/user").respond_with_json({"login": "brightside", "name": "B"})
+    result = CliRunner().invoke(cli, ["--config", str(app.settings.path), "check", "--online"])
+    assert "bit.ly: OK — " in result.output and "brightside" in result.output
+    assert "bitly-token-1234" not in result.output
