@@ -117,6 +117,30 @@ def test_gzip_bomb_is_capped_after_decompression(httpserver: HTTPServer) -> None
         fetch(httpserver.url_for("/feed"), max_bytes=1_000_000)
 
 
+def test_a_100_mb_feed_is_refused_at_the_default_cap_without_reading_it_all(
+    httpserver: HTTPServer,
+) -> None:
+    from werkzeug import Response
+
+    sent = [0]
+
+    def endless_items():
+        item = b"<item><title>x</title><guid>g</guid></item>" * 1000  # ~45 KB
+        yield b'<?xml version="1.0"?><rss version="2.0"><channel>'
+        while sent[0] < 100_000_000:
+            sent[0] += len(item)
+            yield item
+
+    httpserver.expect_request("/huge").respond_with_handler(
+        lambda request: Response(endless_items(), content_type="application/rss+xml")
+    )
+    started = time.monotonic()
+    with pytest.raises(FeedError, match="feed larger than 10000000 bytes"):
+        fetch(httpserver.url_for("/huge"))  # the default cap
+    assert time.monotonic() - started < 10
+    assert sent[0] < 30_000_000  # the download stopped soon after the cap
+
+
 # -- parse: entities, files, encodings ---------------------------------------------------------
 
 
