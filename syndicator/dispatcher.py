@@ -130,7 +130,7 @@ class Dispatcher:
             return "skipped"
         if delivery.dry_run or is_dry_run(self.settings, target, now):
             self.store.mark_dry_run(delivery, self.owner, now)
-            log.info("%s: dry_run (nothing sent)", _where(delivery))
+            _attempt_line(logging.INFO, delivery, "dry_run", note="nothing sent")
             return "dry_run"
         draft = delivery.draft
         if draft is None:
@@ -187,7 +187,9 @@ class Dispatcher:
         self.store.mark_published(
             delivery, self.owner, receipt, utcnow(), duration_ms=_ms(started), note=note, sent=sent
         )
-        log.info("%s: published %s", _where(delivery), receipt.url or receipt.remote_id)
+        _attempt_line(
+            logging.INFO, delivery, "published", url=receipt.url or receipt.remote_id, note=note
+        )
         return "published"
 
     def _pause(self, target: TargetSettings, exc: ConnectorError, now: datetime) -> datetime:
@@ -218,7 +220,7 @@ class Dispatcher:
         self.store.mark_unknown(
             delivery, self.owner, now, error=error, due=due, duration_ms=duration_ms
         )
-        log.warning("%s: still unknown, %s", _where(delivery), error)
+        _attempt_line(logging.WARNING, delivery, "unknown", error=error, next=due.isoformat())
         return "unknown"
 
     def _failure(
@@ -244,6 +246,7 @@ class Dispatcher:
                 refund=True,
                 duration_ms=ms,
             )
+            _attempt_line(logging.WARNING, delivery, outcome, error=error, until=until.isoformat())
             return outcome
         if isinstance(exc, DuplicateContent):
             return self._duplicate(connector, delivery, exc, started)
@@ -260,24 +263,25 @@ class Dispatcher:
                 due=due if resolvable else None,
                 duration_ms=ms,
             )
-            policy = "will look up before resending" if resolvable else "held for a human"
-            log.warning("%s: outcome unknown (%s); %s", _where(delivery), error, policy)
+            policy = "look up before resending" if resolvable else "held for a human"
+            _attempt_line(logging.WARNING, delivery, "unknown", error=error, next=policy)
             return "unknown"
         if isinstance(exc, RetryableError) and delivery.attempts < target.retry.max_attempts:
             due = now + timedelta(seconds=backoff(target.retry, delivery.attempts, exc.retry_after))
             self.store.mark_retry(delivery, self.owner, now, error=error, due=due, duration_ms=ms)
-            log.warning(
-                "%s: attempt %d failed, retry at %s: %s",
-                _where(delivery),
-                delivery.attempts,
-                due.isoformat(),
-                error,
+            _attempt_line(
+                logging.WARNING,
+                delivery,
+                "retry",
+                attempt=delivery.attempts,
+                error=error,
+                next=due.isoformat(),
             )
             return "retry"
         if isinstance(exc, RetryableError):
             error = f"gave up after {delivery.attempts} attempts: {error}"
         self.store.mark_failed(delivery, self.owner, now, error=error, duration_ms=ms)
-        log.error("%s: failed: %s", _where(delivery), error)
+        _attempt_line(logging.ERROR, delivery, "failed", attempt=delivery.attempts, error=error)
         return "failed"
 
     def _duplicate(
@@ -313,6 +317,24 @@ def too_old_at(delivery: Delivery, max_age: float | None, now: datetime) -> bool
         and published is not None
         and (now - published > timedelta(seconds=max_age))
     )
+
+
+def _attempt_line(level: int, delivery: Delivery, outcome: str, **fields: object) -> None:
+    """One structured line per publish attempt: grep-able, one key=value per fact."""
+    facts = {
+        "post": delivery.post_guid,
+        "target": delivery.target,
+        "delivery": delivery.id,
+        "outcome": outcome,
+        **fields,
+    }
+    text = " ".join(f"{k}={_quoted(v)}" for k, v in facts.items() if v is not None)
+    log.log(level, "publish %s", text)
+
+
+def _quoted(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if not text or any(c in text for c in ' "=') else text
 
 
 def _where(delivery: Delivery) -> str:

@@ -369,3 +369,20 @@ def test_delivery_keys_survive_a_rebuilt_database(app, feed_server):
     assert key.startswith("syndicator-") and len(key) == 43
     assert key != only(app, "beta").key
     assert key == dataclasses.replace(only(app), id=999, post_id=999).key
+
+
+def test_one_structured_log_line_per_attempt(app, feed_server, caplog):
+    import logging
+
+    fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [RetryableError("HTTP 503")]
+    feed_server.add("p")
+    with caplog.at_level(logging.INFO, logger="syndicator.dispatcher"):
+        app.run_once()
+        make_due(app)
+        app.run_once()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("publish ")]
+    alpha = [line for line in lines if "target=alpha" in line]
+    assert alpha[0].startswith("publish post=p target=alpha delivery=")
+    assert 'outcome=retry attempt=1 error="HTTP 503" next=' in alpha[0]
+    assert "outcome=published url=https://fake.example/syndicator-" in alpha[1]
+    assert len(alpha) == 2
