@@ -106,6 +106,11 @@ class Dispatcher:
             if not claimed:
                 return counts
             for index, delivery in enumerate(claimed):
+                if not self.store.renew_lease(
+                    delivery, self.owner, utcnow(), self.settings.lease_seconds
+                ):
+                    log.warning("delivery %s: lease lost while waiting in the batch", delivery.id)
+                    continue
                 started = time.monotonic()
                 outcome = self.process(target, connector, delivery)
                 counts[outcome] += 1

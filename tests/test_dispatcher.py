@@ -386,3 +386,38 @@ def test_one_structured_log_line_per_attempt(app, feed_server, caplog):
     assert 'outcome=retry attempt=1 error="HTTP 503" next=' in alpha[0]
     assert "outcome=published url=https://fake.example/syndicator-" in alpha[1]
     assert len(alpha) == 2
+
+
+def test_a_delivery_whose_lease_ran_out_in_the_batch_is_not_sent(app, feed_server, monkeypatch):
+    """Another daemon recovered it meanwhile and now holds it: sending it here too could
+    double-post, so the renewal before each send fails and this process skips it."""
+    feed_server.add("a", age=timedelta(minutes=2))
+    feed_server.add("b", age=timedelta(minutes=1))
+    app.poll_due_feeds(force=True)
+    dispatcher = app.dispatcher()
+    original = dispatcher.process
+    taken = []
+
+    def slow_first(target, connector, delivery):
+        outcome = original(target, connector, delivery)
+        if not taken:  # meanwhile the rest of the batch's leases ran out, another daemon took them
+            with app.store.engine.begin() as conn:
+                conn.execute(
+                    sa.update(deliveries)
+                    .where(deliveries.c.state == "publishing")
+                    .values(lease_until=utcnow() - timedelta(seconds=1))
+                )
+            taken.extend(
+                app.store.claim_due(
+                    "other", utcnow(), 300, target="alpha", limit=5, resolvable_unknown=True
+                )
+            )
+        return outcome
+
+    monkeypatch.setattr(dispatcher, "process", slow_first)
+    dispatcher.drain_target(app.settings.target("alpha"))
+    dispatcher.close()
+    assert [d.post_guid for d in taken] == ["a"]
+    assert fakes.PLATFORMS["alpha"].texts() == ["Post b\n\nhttps://blog.example/b"]
+    (held,) = [d for d in list_deliveries(app.store, target="alpha") if d.post_guid == "a"]
+    assert held.state == State.PUBLISHING and held.claimed_from == State.UNKNOWN

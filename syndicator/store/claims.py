@@ -206,6 +206,19 @@ class ClaimsMixin(StoreBase):
         by_id = {row.id: _delivery(row) for row in conn.execute(query)}
         return [by_id[i] for i in ids]
 
+    def renew_lease(self, delivery: Delivery, owner: str, now: datetime, lease: float) -> bool:
+        """A full lease again, right before sending; False when it was lost (it expired and
+        another process recovered the delivery while it waited in this process's batch)."""
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery.id, deliveries.c.lease_owner == owner)
+                .where(deliveries.c.state == State.PUBLISHING.value)
+                .where(deliveries.c.lease_until > now)
+                .values(lease_until=now + timedelta(seconds=lease))
+            )
+            return result.rowcount == 1
+
     def release(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         """publishing → the state it was claimed from, untouched (its target just paused)."""
         with self._write() as conn:
