@@ -219,6 +219,7 @@ class FeedServer:
         self.added: dict[str, float] = {}
         self.lock = threading.Lock()
         self.requests = {200: 0, 304: 0, 404: 0}
+        self.log: list[tuple[float, str, str]] = []  # (time, feed, User-Agent) of each GET
         self.on_request: Callable[[], None] | None = None
         self.server = _serve(_Server(("127.0.0.1", 0), _no_nagle(self._handler())))
         self.base = f"http://127.0.0.1:{self.server.server_port}"
@@ -239,16 +240,28 @@ class FeedServer:
             self.feeds[name] = feed
         return self.url(name)
 
-    def add(self, name: str, guid: str) -> float:
-        """Publish a new entry at the top of a feed; returns the time it appeared."""
-        entry = Entry(guid=guid, title=f"Post {guid}", published=datetime.now(UTC))
+    def add(self, name: str, *guids: str) -> float:
+        """Publish new entries at the top of a feed, all at once (one render: no poll sees
+        half of them); returns the time they appeared."""
+        now = datetime.now(UTC)
+        entries = [Entry(guid=g, title=f"Post {g}", published=now) for g in reversed(guids)]
         with self.lock:
             feed = self.feeds[name]
-            feed.entries.insert(0, entry)
+            feed.entries[:0] = entries
             del feed.entries[self.keep or len(feed.entries) :]
             feed.render()
-            self.added[guid] = time.time()
-            return self.added[guid]
+            at = time.time()
+            self.added.update(dict.fromkeys(guids, at))
+            return at
+
+    def first_request(self, name: str, after: float, agent: str) -> float | None:
+        """When a client whose User-Agent starts with `agent` first asked for the feed after
+        `after` (the poll that could see an entry added then)."""
+        with self.lock:
+            return next(
+                (t for t, n, a in self.log if t > after and n == name and a.startswith(agent)),
+                None,
+            )
 
     def etag(self, name: str) -> str:
         with self.lock:
@@ -272,6 +285,7 @@ class FeedServer:
                     time.sleep(server.latency)
                 name = self.path.rpartition("/")[2].removesuffix(".xml")
                 with server.lock:
+                    server.log.append((time.time(), name, self.headers.get("User-Agent", "")))
                     feed = server.feeds.get(name)
                     body, etag = (feed.body, feed.etag) if feed else (b"", "")
                     status = (

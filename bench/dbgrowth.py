@@ -128,8 +128,7 @@ def publishes(entries: int) -> dict[str, float]:
                     lambda: c.query(database, "SELECT count(*) FROM feeds WHERE initialized"), 20
                 )
                 before = c.database_bytes(database)
-                for i in range(entries):
-                    feeds.add("blog", f"size-{i}")
+                feeds.add("blog", *[f"size-{i}" for i in range(entries)])
                 c.wait_until(lambda: api.count() >= entries * len(targets), 120)
             finally:
                 daemon.stop()

@@ -46,9 +46,7 @@ def run(
         for run_index in range(repeats):
             time.sleep(0.5)
             cpu = sum(p.cpu() for p in processes)
-            added = time.time()
-            for i in range(entries):
-                feeds.add("blog", f"m{run_index}-{i}")
+            added = feeds.add("blog", *[f"m{run_index}-{i}" for i in range(entries)])
             expected += entries * len(TARGETS)
             c.wait_until(lambda: api.count(TARGETS) >= expected, 300)  # noqa: B023
             used = sum(p.cpu() for p in processes) - cpu

@@ -53,10 +53,15 @@ def polling(folder: Path, samples: int, spacing: tuple[float, float]) -> dict[st
             guid = f"poll-{i}"
             added[guid] = feeds.add("blog", guid)
         c.wait_until(lambda: api.count(["daemon", "bare"]) >= 2 * samples, 30)
-        return {
-            "daemon": latencies(added, api.received_at("daemon")),
-            "bare": latencies(added, api.received_at("bare")),
-        }
+        out: dict[str, Any] = {}
+        for who, agent in (("daemon", "syndicator/"), ("bare", "python-requests/")):
+            received = api.received_at(who)
+            out[who] = latencies(added, received)
+            # split each latency at the first poll that could see the entry
+            polls = {g: feeds.first_request("blog", t, agent) for g, t in added.items()}
+            out[f"{who}_wait"] = [polls[g] - t for g, t in added.items() if polls[g]]
+            out[f"{who}_process"] = [received[g] - polls[g] for g in added if polls[g]]
+        return out
     finally:
         baseline.terminate()
         baseline.wait()
@@ -164,6 +169,18 @@ def main() -> None:
             vs_bare=1.0,
         ),
     ]
+    process = c.summary(polled["bare_process"])["median"]
+    for who in ("daemon", "bare"):
+        name = "syndicator" if who == "daemon" else "bare loop"
+        rows.append(c.stat_row(f"  {name}: wait for the poll", polled[f"{who}_wait"], "s"))
+        rows.append(
+            c.stat_row(
+                f"  {name}: poll → post",
+                polled[f"{who}_process"],
+                "s",
+                vs_bare=c.ratio(c.summary(polled[f"{who}_process"])["median"], process),
+            )
+        )
     targets: dict[str, Any] = {}
     if pinged["available"]:
         s = c.summary(pinged["daemon"])

@@ -49,8 +49,7 @@ def backlog(delay: float, entries: int, repeats: int) -> dict[str, list[float]]:
             for run in range(repeats):
                 time.sleep(0.5)
                 cpu = daemon.cpu()
-                for i in range(entries):
-                    feeds.add("blog", f"r{run}-{i}")
+                feeds.add("blog", *[f"r{run}-{i}" for i in range(entries)])
                 expected += entries * len(TARGETS)
                 c.wait_until(lambda: api.count(TARGETS) >= expected, 300)  # noqa: B023
                 used = daemon.cpu() - cpu
@@ -72,8 +71,7 @@ def backlog(delay: float, entries: int, repeats: int) -> dict[str, list[float]]:
 def baseline(delay: float, entries: int, repeats: int) -> dict[str, list[float]]:
     feeds, api = c.FeedServer(), c.FakeApi(delay=delay)
     url = feeds.create("backlog")
-    for i in range(entries):
-        feeds.add("backlog", f"bare-{i}")
+    feeds.add("backlog", *[f"bare-{i}" for i in range(entries)])
     out: dict[str, list[float]] = {"per_second": [], "cpu_ms": []}
     try:
         for run in range(repeats):
@@ -149,8 +147,7 @@ def late_entry(samples: int, backlog_size: int) -> list[float]:
                 lambda: c.query(database, "SELECT count(*) FROM feeds WHERE initialized") == 2, 20
             )
             for sample in range(samples):
-                for i in range(backlog_size):
-                    feeds.add("a", f"a{sample}-{i}")
+                feeds.add("a", *[f"a{sample}-{i}" for i in range(backlog_size)])
                 c.wait_until(lambda: fast.count() >= (sample + 1) * (backlog_size + 1) - 1, 60)  # noqa: B023
                 added = feeds.add("b", f"late{sample}")
                 c.wait_until(lambda: f"late{sample}" in fast.received_at("fast"), 60)  # noqa: B023
