@@ -136,6 +136,7 @@ class FakePlatform:
         self.faults: list[str] = []
         self.revoked = False
         self.seen: list[tuple[str, str]] = []
+        self.requests: list[Request] = []  # every request whole, for tests that read bodies
         self.injected: list[tuple[str, str]] = []  # (fault, path) as applied
         self.crashes: list[str] = []  # bugs in the fake itself: a test must not pass over them
         self.ids = itertools.count(1)
@@ -241,6 +242,7 @@ class FakePlatform:
         request = Request(handler.command, parts.path, parse_qs(parts.query), handler.headers, body)
         with self.lock:
             self.seen.append((request.method, request.path))
+            self.requests.append(request)
         if found is None:
             return _send(handler, Reply(404, {"error": f"no route {request.path}"}))
         target, match = found
