@@ -42,7 +42,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 # -- statistics and output ------------------------------------------------------------------
 
 
-def summary(values: Sequence[float]) -> dict[str, float | int | None]:
+def summary(values: Sequence[float]) -> dict[str, Any]:
     """n, median, p90, p99, min, max (percentiles interpolated: with n < 100, p99 ≈ max)."""
     data = sorted(float(v) for v in values)
     if not data:
@@ -737,7 +737,7 @@ def database_bytes(url: str) -> int:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                 pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
                 size = conn.exec_driver_sql("PRAGMA page_size").scalar()
-                return int(pages) * int(size)
+                return int(pages or 0) * int(size or 0)
             return int(
                 conn.execute(
                     sa.text(

@@ -58,9 +58,10 @@ def polling(folder: Path, samples: int, spacing: tuple[float, float]) -> dict[st
             received = api.received_at(who)
             out[who] = latencies(added, received)
             # split each latency at the first poll that could see the entry
-            polls = {g: feeds.first_request("blog", t, agent) for g, t in added.items()}
-            out[f"{who}_wait"] = [polls[g] - t for g, t in added.items() if polls[g]]
-            out[f"{who}_process"] = [received[g] - polls[g] for g in added if polls[g]]
+            asked = {g: feeds.first_request("blog", t, agent) for g, t in added.items()}
+            polls = {g: at for g, at in asked.items() if at is not None and g in received}
+            out[f"{who}_wait"] = [at - added[g] for g, at in polls.items()]
+            out[f"{who}_process"] = [received[g] - at for g, at in polls.items()]
         return out
     finally:
         baseline.terminate()

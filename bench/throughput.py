@@ -168,7 +168,8 @@ def main() -> None:
     repeats = 1 if args.quick else args.repeats
     seconds = 1.0 if args.quick else args.stream_seconds
     sizes = {0.0: 4 if args.quick else 100, 0.1: 2 if args.quick else 30}
-    rows, raw = [], {}
+    rows: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
     for delay, entries in sizes.items():
         ours, bare = backlog(delay, entries, repeats), baseline(delay, entries, repeats)
         raw[f"backlog_{delay * 1000:g}ms"] = {"syndicator": ours, "bare": bare}
