@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import html
 import io
+import json
 import re
 import time
 import xml.sax
@@ -92,7 +93,11 @@ def parse(
     posts: list[Post] = []
     seen: set[str] = set()
     for number, entry in enumerate(data.entries, start=1):
-        post = _post(feed_name, entry, language, base_url)
+        try:
+            post = _without_nul(_post(feed_name, entry, language, base_url))
+        except Exception as exc:  # one hostile entry must not cost the feed its other entries
+            warnings.append(f"entry {number} could not be read ({type(exc).__name__}); skipped")
+            continue
         if post is None:
             warnings.append(f"entry {number} has neither a guid nor a link; skipped")
         elif post.guid in seen:
@@ -222,6 +227,15 @@ def _post(feed_name: str, entry: Any, language: str | None, base_url: str) -> Po
     )
 
 
+def _without_nul(post: Post | None) -> Post | None:
+    """NUL characters (`&#0;` gets through feedparser) removed: PostgreSQL text refuses them."""
+    if post is None:
+        return None
+    text = json.dumps(post.to_dict())
+    nul = "\\u0000"  # how json.dumps writes U+0000
+    return post if nul not in text else Post.from_dict(json.loads(text.replace(nul, "")))
+
+
 def _link(entry: Any, base_url: str) -> str:
     """The canonical http(s) link: Feedburner's origLink, else rel=alternate, else `link`."""
     alternates = [
@@ -309,7 +323,11 @@ def _is_image(url: str, medium: str | None, mime: str | None) -> bool:
     """A media:content is an image by medium or type; with neither, by file extension."""
     if medium or mime:
         return medium == "image" or (mime or "").startswith("image/")
-    return urlsplit(url).path.lower().endswith(IMAGE_EXTENSIONS)
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # "http://[not-an-ip/" and the like
+        return False
+    return path.lower().endswith(IMAGE_EXTENSIONS)
 
 
 def _when(parsed: time.struct_time | None) -> datetime | None:

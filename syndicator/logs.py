@@ -19,7 +19,13 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Longest first, so a secret containing another is redacted whole."""
+        known = set(self.secrets) | {s for s in secrets if len(s) >= 4}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
@@ -56,3 +62,11 @@ def setup(verbosity: int, secrets: Iterable[str]) -> None:
     root.setLevel(level)
     for noisy in NOISY:  # they dump whole request bodies (5 MB images) at DEBUG
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+
+
+def add_secrets(secrets: Iterable[str]) -> None:
+    """Secrets that arrived later (a reload with a rotated token) are redacted too."""
+    for handler in logging.getLogger().handlers:
+        for log_filter in handler.filters:
+            if isinstance(log_filter, RedactSecrets):
+                log_filter.add(secrets)

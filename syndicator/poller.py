@@ -63,10 +63,14 @@ def too_old(post: Post, max_age: float | None, now: datetime) -> bool:
     return max_age is not None and when is not None and now - when > timedelta(seconds=max_age)
 
 
+def recency(post: Post) -> datetime:
+    """Sort key for "newest": its date; an undated entry counts as the oldest."""
+    return post.published or post.updated or datetime.min.replace(tzinfo=UTC)
+
+
 def newest(entries: list[Post]) -> Post:
     """The most recently published entry (feeds do not always list newest first)."""
-    oldest = datetime.min.replace(tzinfo=UTC)
-    return max(entries, key=lambda p: p.published or p.updated or oldest)
+    return max(entries, key=recency)
 
 
 class Poller:
@@ -117,17 +121,21 @@ class Poller:
             log.warning("feed %s: %s", feed.name, warning)
         result.warnings = list(parsed.warnings)
         first_poll = not (state and state.initialized)
-        self._process(feed, parsed.posts, first_poll, now, result)
+        failed = self._process(feed, parsed.posts, first_poll, now, result)
+        self._resume_fan_out(feed, now, result)  # posts that left the feed before theirs
         if result.awaiting and self.settings.approval_webhook:
             notify_pending(
                 self.settings.approval_webhook, result.awaiting, user_agent=self.settings.user_agent
             )
+        if failed:  # validators stay put: the next poll reads the whole feed again
+            result.error = f"{failed} entries could not be stored; read again at the next poll"
         self.store.record_poll(
             feed.name,
             now,
+            error=result.error,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
-            initialized=True,
+            initialized=not failed or None,
             next_poll_at=next_poll,
         )
         log.info(
@@ -147,19 +155,30 @@ class Poller:
         first_poll: bool,
         now: datetime,
         result: PollResult,
-    ) -> None:
-        newest = sorted(entries, key=lambda p: p.published or p.updated or now, reverse=True)
-        backfill = {p.guid for p in newest[: feed.backfill]} if first_poll else set()
+    ) -> int:
+        """Store every entry and fan out the new ones; returns how many could not be stored."""
+        ordered = sorted(entries, key=recency, reverse=True)
+        backfill = {p.guid for p in ordered[: feed.backfill]} if first_poll else set()
+        failed = 0
         for post in entries:
-            publish = not first_poll or post.guid in backfill
-            post_id, status, needs_fan_out = self.store.add_post(post, now, publish=publish)
-            if status == "new":
-                result.new_posts += 1
-            elif status == "edited":
-                result.edited_posts += 1
-                self._update_drafts(post_id, post, now)
-            if needs_fan_out:
-                self._fan_out_once(post_id, post, feed, now, result)
+            try:
+                self._entry(post, feed, not first_poll or post.guid in backfill, now, result)
+            except Exception:  # one entry the database refuses must not cost the others
+                failed += 1
+                log.exception("feed %s: entry %s could not be stored", feed.name, post.guid)
+        return failed
+
+    def _entry(
+        self, post: Post, feed: FeedSettings, publish: bool, now: datetime, result: PollResult
+    ) -> None:
+        post_id, status, needs_fan_out = self.store.add_post(post, now, publish=publish)
+        if status == "new":
+            result.new_posts += 1
+        elif status == "edited":
+            result.edited_posts += 1
+            self._update_drafts(post_id, post, now, result)
+        if needs_fan_out:
+            self._fan_out_once(post_id, post, feed, now, result)
 
     def _fan_out_once(
         self, post_id: int, post: Post, feed: FeedSettings, now: datetime, result: PollResult
@@ -230,7 +249,7 @@ class Poller:
                     "post %s target %s delivery %s: %s", post.guid, target.name, created, state
                 )
 
-    def _update_drafts(self, post_id: int, post: Post, now: datetime) -> None:
+    def _update_drafts(self, post_id: int, post: Post, now: datetime, result: PollResult) -> None:
         from syndicator.queries import list_deliveries
 
         targets = {t.name: t for t in self.settings.targets}
@@ -250,6 +269,9 @@ class Poller:
             if draft.payload_hash == delivery.payload_hash:
                 continue
             state = self.store.update_draft(delivery.id, draft, now)
+            if state == State.AWAITING_APPROVAL:  # edited after approval: ask (and say) again
+                item = PendingItem(delivery.id, delivery.target, post.title, post.url, draft.text)
+                result.awaiting.append(item)
             if state is not None:
                 log.info(
                     "post %s target %s delivery %s: edited before publishing, now %s",

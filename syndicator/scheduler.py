@@ -18,7 +18,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syndicator import config
+from syndicator import config, logs
 from syndicator.app import App
 from syndicator.engagement import Engagement
 from syndicator.errors import ConfigError
@@ -85,11 +85,12 @@ class Daemon:
                 next_run_time=utcnow() + timedelta(seconds=first),
                 **job,
             )
+        watchdog = self.notifier.watchdog_interval()
         self.scheduler.add_job(
             self.heartbeat,
             "interval",
             id="heartbeat",
-            seconds=HEARTBEAT_SECONDS,
+            seconds=min(HEARTBEAT_SECONDS, watchdog or HEARTBEAT_SECONDS),
             next_run_time=utcnow(),
             **job,
         )
@@ -135,9 +136,7 @@ class Daemon:
             return
         try:
             self.app.images.fresh()
-            counts = self.dispatcher.tick()
-            if counts:
-                log.info("dispatch: %s", dict(counts))
+            self.dispatcher.tick(wait=False)  # each target drains on its own; none waits
         except Exception:
             log.exception("dispatch tick crashed")
         finally:
@@ -158,13 +157,14 @@ class Daemon:
             self._engagement_lock.release()
 
     def heartbeat(self) -> None:
-        """Liveness row for `status`, and STATUS/WATCHDOG for systemd."""
+        """Liveness row for `status`, and STATUS/WATCHDOG for systemd: sent from the
+        scheduler's own thread, so a scheduler that stops running stops the pings."""
         try:
             self.app.store.heartbeat(self.app.owner, socket.gethostname(), os.getpid(), utcnow())
-        except Exception:
+        except Exception:  # the database is away: no WATCHDOG, systemd restarts us if it lasts
             log.exception("heartbeat failed")
             return
-        self.notifier.notify(STATUS=self.status_line())
+        self.notifier.notify(STATUS=self.status_line(), WATCHDOG=1)
 
     def status_line(self) -> str:
         totals: dict[str, int] = {}
@@ -206,17 +206,16 @@ class Daemon:
         self._listen()
         self.notifier.notify(READY=1, STATUS=self.status_line())
         log.info("syndicator running: %s (mode %s)", self.app.owner, self.app.settings.mode)
-        watchdog = self.notifier.watchdog_interval()
-        while not self.stopping.wait(timeout=watchdog or 1.0):
-            if watchdog and self.scheduler.running:
-                self.notifier.notify(WATCHDOG=1)
+        while not self.stopping.wait(timeout=1.0):
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
         self.shutdown()
 
     def stop(self, *_: object) -> None:
+        """SIGTERM/SIGINT: deliveries in flight finish, the rest of each batch is released."""
         self.stopping.set()
+        self.dispatcher.stopping.set()
 
     def reload(self) -> None:
         """Re-read the config; a bad one is refused with a message and the old one stays."""
@@ -224,9 +223,11 @@ class Daemon:
         try:
             settings = config.load(self.config_path)
             app = App.build(settings)
-        except ConfigError as exc:
-            log.error("reload refused, keeping the running config: %s", exc)
+        except Exception as exc:  # ConfigError, a database URL it cannot open, ...
+            message = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload refused, keeping the running config: %s", message)
         else:
+            logs.add_secrets(settings.secrets)
             with self._dispatch_lock, self._engagement_lock:  # no round on the old store
                 self.dispatcher.close()
                 old, self.app = self.app, app

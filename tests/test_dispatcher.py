@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from syndicator import config
 from syndicator.app import App
 from syndicator.config import RetryPolicy
-from syndicator.dispatcher import backoff
 from syndicator.errors import (
     AuthExpired,
     DuplicateContent,
@@ -22,6 +21,7 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import Image, State, utcnow
+from syndicator.publishing import backoff
 from syndicator.queries import list_deliveries, log_entries
 from syndicator.schema import deliveries, targets
 from tests import fakes
@@ -238,16 +238,26 @@ def test_expired_lease_is_recovered_through_lookup(app, feed_server):
     assert outcomes == ["unknown", "published"]
 
 
-def test_a_dead_process_cannot_record_after_its_lease_was_taken(app, feed_server):
+def test_a_late_receipt_settles_an_unknown_but_never_overrides_a_new_holder(app, feed_server):
+    from syndicator.models import Receipt
+
     feed_server.add("p")
     app.poll_due_feeds(force=True)
     (claimed,) = app.store.claim_due(
         "old", utcnow(), -10, target="alpha", limit=5, resolvable_unknown=True
     )
-    app.store.recover_expired(utcnow())
-    from syndicator.models import Receipt
-
-    assert not app.store.mark_published(claimed, "old", Receipt("1"), utcnow(), duration_ms=1)
+    app.store.recover_expired(utcnow())  # "old" looked dead: the outcome is unknown now
+    (taken,) = app.store.claim_due(
+        "new", utcnow(), 300, target="alpha", limit=5, resolvable_unknown=True
+    )
+    late = Receipt("1", "https://fake.example/1")
+    assert not app.store.mark_published(claimed, "old", late, utcnow(), duration_ms=1)
+    assert only(app).state == State.PUBLISHING  # "new" holds it and will look it up
+    app.store.release(taken, "new", utcnow())  # back to unknown, nobody holds it
+    assert app.store.mark_published(claimed, "old", late, utcnow(), duration_ms=1)
+    d = only(app)
+    assert (d.state, d.remote_url) == (State.PUBLISHED, "https://fake.example/1")
+    assert "after this process's lease had run out" in d.last_error
 
 
 @pytest.mark.parametrize("app", ["cap_per_hour = 2"], indirect=True)
@@ -376,7 +386,7 @@ def test_one_structured_log_line_per_attempt(app, feed_server, caplog):
 
     fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform()).script = [RetryableError("HTTP 503")]
     feed_server.add("p")
-    with caplog.at_level(logging.INFO, logger="syndicator.dispatcher"):
+    with caplog.at_level(logging.INFO, logger="syndicator.publishing"):
         app.run_once()
         make_due(app)
         app.run_once()
@@ -395,7 +405,7 @@ def test_a_delivery_whose_lease_ran_out_in_the_batch_is_not_sent(app, feed_serve
     feed_server.add("b", age=timedelta(minutes=1))
     app.poll_due_feeds(force=True)
     dispatcher = app.dispatcher()
-    original = dispatcher.process
+    original = dispatcher.publisher.process
     taken = []
 
     def slow_first(target, connector, delivery):
@@ -414,7 +424,7 @@ def test_a_delivery_whose_lease_ran_out_in_the_batch_is_not_sent(app, feed_serve
             )
         return outcome
 
-    monkeypatch.setattr(dispatcher, "process", slow_first)
+    monkeypatch.setattr(dispatcher.publisher, "process", slow_first)
     dispatcher.drain_target(app.settings.target("alpha"))
     dispatcher.close()
     assert [d.post_guid for d in taken] == ["a"]

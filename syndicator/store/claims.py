@@ -214,10 +214,20 @@ class ClaimsMixin(StoreBase):
                 sa.update(deliveries)
                 .where(deliveries.c.id == delivery.id, deliveries.c.lease_owner == owner)
                 .where(deliveries.c.state == State.PUBLISHING.value)
-                .where(deliveries.c.lease_until > now)
                 .values(lease_until=now + timedelta(seconds=lease))
             )
             return result.rowcount == 1
+
+    def renew_leases(self, owner: str, now: datetime, lease: float) -> int:
+        """Extend every lease `owner` holds: it is alive and still working on them."""
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.lease_owner == owner)
+                .where(deliveries.c.state == State.PUBLISHING.value)
+                .values(lease_until=now + timedelta(seconds=lease))
+            )
+            return result.rowcount
 
     def release(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         """publishing → the state it was claimed from, untouched (its target just paused)."""

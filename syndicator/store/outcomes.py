@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from syndicator.models import Draft, Receipt, State
 from syndicator.schema import deliveries
 from syndicator.store.base import StoreBase
@@ -53,17 +55,52 @@ class OutcomesMixin(StoreBase):
             remote.update(payload=sent.to_dict(), payload_hash=sent.payload_hash)
         entry = {k: v for k, v in remote.items() if k != "payload_hash"}
         entry.update(error=note, duration_ms=duration_ms)
-        return self._finish(
+        if self._finish(
             delivery,
             owner,
             now,
             State.PUBLISHED,
             "published",
-            entry,
+            dict(entry),
             last_error=note,
             next_attempt_at=None,
             **remote,
-        )
+        ):
+            return True
+        return self._late_receipt(delivery, now, entry, remote)
+
+    def _late_receipt(
+        self, delivery: Delivery, now: datetime, entry: dict[str, Any], remote: dict[str, Any]
+    ) -> bool:
+        """A receipt that arrives after the lease was lost still settles an unknown outcome:
+        the post is on the platform and we know where."""
+        note = "the receipt arrived after this process's lease had run out"
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery.id, deliveries.c.state == State.UNKNOWN.value)
+                .values(
+                    state=State.PUBLISHED.value,
+                    last_error=note,
+                    next_attempt_at=None,
+                    updated_at=now,
+                    **remote,
+                )
+            )
+            if result.rowcount != 1:
+                return False
+            self._log(
+                conn,
+                delivery.id,
+                delivery.post_id,
+                delivery.target,
+                now,
+                "published",
+                delivery.dry_run,
+                **{**entry, "error": note},
+            )
+            self._touch_target(conn, delivery.target, last_publish_at=now)
+            return True
 
     def mark_dry_run(self, delivery: Delivery, owner: str, now: datetime) -> bool:
         """publishing → dry_run: the full payload goes to the log; nothing left the machine."""
@@ -148,3 +185,26 @@ class OutcomesMixin(StoreBase):
             last_error=reason,
             next_attempt_at=None,
         )
+
+    def ask_approval(self, delivery: Delivery, owner: str, now: datetime) -> bool:
+        """publishing → awaiting_approval: the target wants approval and this payload has none."""
+        return self._finish(
+            delivery,
+            owner,
+            now,
+            State.AWAITING_APPROVAL,
+            "awaiting_approval",
+            {},
+            next_attempt_at=now,
+        )
+
+    def attach_draft(self, delivery: Delivery, owner: str, draft: Draft, now: datetime) -> bool:
+        """Store the payload prepared while publishing (a retry after a failed prepare)."""
+        with self._write() as conn:
+            result = conn.execute(
+                sa.update(deliveries)
+                .where(deliveries.c.id == delivery.id, deliveries.c.lease_owner == owner)
+                .where(deliveries.c.state == State.PUBLISHING.value)
+                .values(payload=draft.to_dict(), payload_hash=draft.payload_hash, updated_at=now)
+            )
+            return result.rowcount == 1

@@ -65,7 +65,7 @@ class PostsMixin(StoreBase):
             "title": post.title,
             "content_hash": post.content_hash,
             "data": post.to_dict(),
-            "published_at": post.published or post.updated,
+            "published_at": post.published or post.updated or now,  # undated: first seen
             "first_seen_at": now,
             "updated_at": now,
         }
