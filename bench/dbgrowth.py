@@ -154,7 +154,7 @@ def main() -> None:
     sizes = (
         [1000, 3000] if args.quick else [100_000, 300_000] + ([1_000_000] if args.million else [])
     )
-    runs = 2 if args.quick else args.runs
+    runs = 1 if args.quick else args.runs
     results = [one_size(n, runs) for n in sizes]
     real = publishes(4 if args.quick else 100)
     rows = []
