@@ -70,6 +70,9 @@ class Bluesky:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("app_password",)
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {"api_base", "app_password", "appview", "embed", "handle", "language"}
+    )
     metrics: ClassVar[tuple[str, ...]] = ("likes", "shares", "comments", "quotes")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:

@@ -66,6 +66,17 @@ class FacebookPage:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {
+            "access_token",
+            "albums",
+            "api_base",
+            "api_version",
+            "default_album",
+            "insights",
+            "page_id",
+        }
+    )
     metrics: ClassVar[tuple[str, ...]] = ("likes", "comments", "shares", "impressions", "clicks")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:

@@ -73,6 +73,18 @@ class LinkedIn:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {
+            "access_token",
+            "api_base",
+            "author",
+            "link_style",
+            "share_statistics",
+            "token_expires",
+            "version",
+            "visibility",
+        }
+    )
     metrics: ClassVar[tuple[str, ...]] = ("likes", "comments", "shares", "impressions", "clicks")
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:

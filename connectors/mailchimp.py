@@ -58,6 +58,20 @@ class Mailchimp:
     limits: ClassVar[Limits] = Limits(SUBJECT_MAX, "chars", max_images=1)
     secret_keys: ClassVar[tuple[str, ...]] = ("api_key",)
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {
+            "action",
+            "api_base",
+            "api_key",
+            "from_name",
+            "list_id",
+            "read_more",
+            "reply_to",
+            "schedule_at",
+            "segment_id",
+            "subject",
+        }
+    )
     clock: Callable[[], datetime] = staticmethod(utcnow)
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:

@@ -58,6 +58,17 @@ class Mastodon:
     )
     secret_keys: ClassVar[tuple[str, ...]] = ("access_token",)
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {
+            "access_token",
+            "api_base",
+            "language",
+            "max_characters",
+            "sensitive",
+            "spoiler_text",
+            "visibility",
+        }
+    )
     metrics: ClassVar[tuple[str, ...]] = ("likes", "shares", "comments", "quotes")
     # Waits between polls of an upload still processing; their sum is also capped by the timeout.
     poll_delays: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)

@@ -56,6 +56,9 @@ class X:
     )
     secret_keys: ClassVar[tuple[str, ...]] = SECRETS
     can_lookup: ClassVar[bool] = True
+    option_keys: ClassVar[frozenset[str]] = frozenset(
+        {"access_token", "access_token_secret", "api_base", "api_key", "api_secret"}
+    )
     metrics: ClassVar[tuple[str, ...]] = (
         "likes",
         "shares",

@@ -67,6 +67,8 @@ class Connector(Protocol):
     limits: ClassVar[Limits]
     secret_keys: ClassVar[tuple[str, ...]]
     can_lookup: ClassVar[bool]
+    # optional: `option_keys: ClassVar[frozenset[str]]`, the connector's own config keys;
+    # when declared, the registry refuses any other key in the target's table
 
     def __init__(self, options: Mapping[str, Any], context: ConnectorContext) -> None:
         """Validate options (raise ConfigError); no I/O."""

@@ -67,10 +67,23 @@ def build(
     return connectors
 
 
+def check_keys(cls: type[Connector], target: TargetSettings) -> None:
+    """A misspelt option must not be silently ignored (`visibilty = "private"` would post
+    publicly): connectors that declare `option_keys` get unknown keys refused."""
+    known = getattr(cls, "option_keys", None)
+    if known is None:
+        return
+    unknown = sorted(set(target.options) - set(known))
+    if unknown:
+        keys = ", ".join(sorted(known))
+        raise ConfigError(f"{unknown[0]}: unknown key for a {cls.name} target (known: {keys})")
+
+
 def build_one(settings: Settings, target: TargetSettings, load_image: Any) -> Connector:
     try:
         validate_template(target.text.template)
         cls = load_class(target.type)
+        check_keys(cls, target)
         context = ConnectorContext(
             target=target.name,
             text=target.text,

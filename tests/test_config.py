@@ -158,3 +158,19 @@ def test_example_config_is_valid(monkeypatch, tmp_path):
     assert names == {"mastodon", "facebook", "x", "linkedin", "bluesky", "newsletter"}
     built = registry.build(s, load_image=None, only_enabled=False)  # every connector accepts it
     assert set(built) == names
+
+
+def test_a_misspelt_connector_option_is_refused(tmp_path):
+    """`visibilty = "private"` silently ignored would post publicly."""
+    text = BASE.replace(
+        'type = "fake"\nplatform = "p"',
+        'type = "mastodon"\napi_base = '
+        '"https://m.example"\naccess_token = "tok-1234"\nvisibilty = "private"',
+    )
+    s = load(tmp_path, text)
+    with pytest.raises(
+        ConfigError,
+        match=r"\[targets.masto\] visibilty: unknown key for a "
+        r"mastodon target \(known: access_token, api_base",
+    ):
+        registry.build(s, load_image=None)

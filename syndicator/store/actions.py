@@ -46,7 +46,12 @@ class ActionsMixin(StoreBase):
             )
             if result.rowcount != 1:
                 return False
-            self._log(conn, delivery_id, row.post_id, row.target, now, outcome, row.dry_run)
+            remote = {k: values[k] for k in ("remote_id", "remote_url") if k in values}
+            self._log(
+                conn, delivery_id, row.post_id, row.target, now, outcome, row.dry_run, **remote
+            )
+            if outcome == "published":
+                self._touch_target(conn, row.target, last_publish_at=now)
             return True
 
     def retry(self, delivery_id: int, now: datetime) -> bool:
@@ -119,13 +124,20 @@ class ActionsMixin(StoreBase):
             self._touch_target(conn, name, paused_until=until, pause_reason=reason)
 
     def resume_target(self, name: str, now: datetime) -> None:
-        """Lift a pause; the deliveries it held back are due at once."""
+        """Lift a pause; the deliveries it held back (due when it would have ended) are due at
+        once, while a later `delay` or retry backoff keeps its own time."""
         with self._write() as conn:
+            until = conn.execute(
+                sa.select(targets.c.paused_until).where(targets.c.name == name)
+            ).scalar()
             self._touch_target(conn, name, paused_until=None, pause_reason=None)
+            if until is None or until <= now:
+                return
             conn.execute(
                 sa.update(deliveries)
                 .where(deliveries.c.target == name, deliveries.c.state == State.PENDING.value)
                 .where(deliveries.c.next_attempt_at > now)
+                .where(deliveries.c.next_attempt_at <= until)
                 .values(next_attempt_at=now, updated_at=now)
             )
 

@@ -58,8 +58,10 @@ class ClaimsMixin(StoreBase):
             except IntegrityError:
                 return None
             delivery_id = self._inserted_id(result)
-            if state == State.SKIPPED:
-                self._log(conn, delivery_id, post_id, target, now, "skipped", dry_run, error=error)
+            if state in (State.SKIPPED, State.FAILED):  # born final: the log must say why
+                self._log(
+                    conn, delivery_id, post_id, target, now, state.value, dry_run, error=error
+                )
             return delivery_id
 
     def update_draft(self, delivery_id: int, draft: Draft, now: datetime) -> State | None:
