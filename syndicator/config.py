@@ -382,7 +382,10 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     }
     if unknown:
         raise r.fail(sorted(unknown)[0], "unknown key")
-    url = r.secret("url")
+    # the URL itself is not secret (logs would show *** for every feed); its token parts are
+    url = _expand(
+        r.get("url", str) or "", lambda var: r.fail("url", f"environment variable {var} is not set")
+    )
     if not url or not url.startswith(("http://", "https://")):
         raise r.fail("url", "an http:// or https:// URL is required")
     r.secrets.update(secret_parts(url))

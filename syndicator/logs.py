@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Iterable
 
-NOISY = ("oauthlib", "requests_oauthlib")
+NOISY = ("oauthlib", "requests_oauthlib", "apscheduler")  # body dumps; 2 lines per job run
 
 
 class RedactSecrets(logging.Filter):
@@ -26,19 +27,17 @@ class RedactSecrets(logging.Filter):
         """Longest first, so a secret containing another is redacted whole."""
         known = set(self.secrets) | {s for s in secrets if len(s) >= 4}
         self.secrets = sorted(known, key=len, reverse=True)
+        self.pattern = re.compile("|".join(map(re.escape, self.secrets))) if known else None
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        if self.pattern is None:
             return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         text = record.exc_text or ""
-        for secret in self.secrets:
-            message = message.replace(secret, "***")
-            text = text.replace(secret, "***")
-        record.msg, record.args = message, None
-        record.exc_text = text or None
+        record.msg, record.args = self.pattern.sub("***", message), None
+        record.exc_text = self.pattern.sub("***", text) or None
         record.exc_info = None if text else record.exc_info
         return True
 
@@ -60,8 +59,8 @@ def setup(verbosity: int, secrets: Iterable[str]) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in NOISY:  # they dump whole request bodies (5 MB images) at DEBUG
-        logging.getLogger(noisy).setLevel(max(level, logging.INFO))
+    for noisy in NOISY:  # whole request bodies (5 MB images); a line per scheduled job
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def add_secrets(secrets: Iterable[str]) -> None:

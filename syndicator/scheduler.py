@@ -257,6 +257,7 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         with self._dispatch_lock:
             self.dispatcher.close()
+        self.app.store.release_feeds(self.app.owner)
         self.app.store.forget_daemon(self.app.owner)
         self.app.close()
         log.info("stopped")

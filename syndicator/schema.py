@@ -86,6 +86,7 @@ deliveries = sa.Table(
     sa.UniqueConstraint("post_id", "target", name="uq_deliveries_post_target"),
     sa.Index("ix_deliveries_state_due", "state", "next_attempt_at"),
     sa.Index("ix_deliveries_target_state", "target", "state"),
+    sa.Index("ix_deliveries_state_id", "state", "id"),  # `queue list --state`, newest first
 )
 
 publish_log = sa.Table(
@@ -104,6 +105,7 @@ publish_log = sa.Table(
     sa.Column("dry_run", sa.Boolean, nullable=False),
     sa.Column("payload", sa.JSON),
     sa.Index("ix_publish_log_target_at", "target", "at"),
+    sa.Index("ix_publish_log_target_id", "target", "id"),  # `log --target`, newest first
     sa.Index("ix_publish_log_post", "post_id"),
     sa.Index("ix_publish_log_delivery", "delivery_id"),
 )

@@ -24,6 +24,8 @@ def secret_parts(url: str) -> list[str]:
     except ValueError:
         return []
     values = [value for _, value in parse_qsl(parts.query) if len(value) >= 4]
+    raw = [pair.partition("=")[2] for pair in parts.query.split("&")]  # as urllib3 logs them
+    values += [value for value in raw if len(value) >= 4]
     if parts.password:
         values.append(parts.password)
     return values

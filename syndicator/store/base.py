@@ -17,7 +17,7 @@ from syndicator.store.records import Delivery
 
 log = logging.getLogger(__name__)
 
-SCHEMA_REVISION = "0002"  # alembic head; checked without importing alembic on the CLI's paths
+SCHEMA_REVISION = "0003"  # alembic head; checked without importing alembic on the CLI's paths
 MIGRATION_LOCK = 0x53594E44  # PostgreSQL advisory lock id held while migrating
 
 

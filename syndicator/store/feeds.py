@@ -59,6 +59,15 @@ class FeedsMixin(StoreBase):
             )
             return done.rowcount == 1
 
+    def release_feeds(self, owner: str) -> None:
+        """A clean stop hands its poll leases back, so a restart polls at once."""
+        with self._write() as conn:
+            conn.execute(
+                sa.update(feeds)
+                .where(feeds.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
     def record_poll(
         self,
         name: str,
