@@ -7,6 +7,7 @@ in `Settings.secrets` so logging can redact it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from syndicator import objectives
 from syndicator.connector import TextOptions
@@ -74,7 +76,7 @@ class FeedSettings:
     """One watched feed."""
 
     name: str
-    url: str
+    url: str = field(repr=False)  # may carry a token
     interval: float = 300.0
     backfill: int = 0
     max_age: float | None = 7 * 86400.0
@@ -118,14 +120,14 @@ class TargetSettings:
     cap_per_day: int | None = None
     min_spacing: float = 0.0
     timeout: float = 30.0
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict, repr=False)  # holds tokens
 
 
 @dataclass(frozen=True)
 class BitlySettings:
     """The bit.ly account targets with `shorten = "bitly"` use."""
 
-    token: str
+    token: str = field(repr=False)
     api_base: str = "https://api-ssl.bitly.com"
     group_guid: str | None = None
 
@@ -137,7 +139,7 @@ class Settings:
     path: Path
     mode: str
     state_dir: Path
-    database: str
+    database: str = field(repr=False)  # may carry a password
     feeds: tuple[FeedSettings, ...]
     targets: tuple[TargetSettings, ...]
     trial_until: datetime | None = None
@@ -146,12 +148,12 @@ class Settings:
     user_agent: str = "syndicator/0.1 (+https://github.com/syndicator)"
     allow_private_hosts: frozenset[str] = frozenset()
     listen: str | None = None
-    webhook_secret: str | None = None
-    approval_webhook: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    approval_webhook: str | None = field(default=None, repr=False)
     bitly: BitlySettings | None = None
     engagement: EngagementSettings = field(default_factory=EngagementSettings)
     objectives: tuple[Objective, ...] = ()
-    secrets: frozenset[str] = frozenset()
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     def trial_active(self, now: datetime) -> bool:
         """True until `trial_until`: every target is forced into dry-run."""
@@ -186,16 +188,45 @@ class _Reader:
         if unknown:
             raise self.fail(unknown[0], "unknown key")
 
-    def duration(self, key: str, default: float | None) -> float | None:
+    def duration(self, key: str, default: float | None, *, minimum: float = 0.0) -> float | None:
+        """Seconds, from a number or "15m" / "2h" / "7d"; finite and at least `minimum`."""
         value = self.get(key, (int, float, str), default)
-        if value is None or isinstance(value, int | float):
-            return None if value is None else float(value)
-        match = DURATION.match(value)
-        if not match:
-            raise self.fail(
-                key, f"expected seconds or a duration like '15m', '2h', '7d', got {value!r}"
-            )
-        return float(match.group(1)) * UNITS[match.group(2)]
+        if value is None:
+            return None
+        if isinstance(value, str):
+            match = DURATION.match(value)
+            if not match:
+                raise self.fail(
+                    key, f"expected seconds or a duration like '15m', '2h', '7d', got {value!r}"
+                )
+            value = float(match.group(1)) * UNITS[match.group(2)]
+        seconds = float(value)
+        if not math.isfinite(seconds) or seconds < minimum:
+            raise self.fail(key, f"must be at least {minimum:g} seconds, got {value!r}")
+        return seconds
+
+    def count(self, key: str, default: int, *, minimum: int = 0) -> int:
+        """A whole number of at least `minimum`."""
+        value = self.optional_count(key, minimum=minimum)
+        return default if value is None else value
+
+    def optional_count(self, key: str, *, minimum: int = 0) -> int | None:
+        """A whole number of at least `minimum`, or None when absent (no limit)."""
+        value = self.get(key, int)
+        if value is not None and value < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def url(self, key: str) -> str | None:
+        """An http(s) URL, `${ENV}` expanded; its query values become secrets."""
+        value = self.get(key, str)
+        if value is None:
+            return None
+        value = _expand(value, lambda var: self.fail(key, f"environment variable {var} is not set"))
+        if not value.startswith(("http://", "https://")):
+            raise self.fail(key, "an http:// or https:// URL is required")
+        self.secrets.update(secret_parts(value))
+        return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
         value = self.get(key, str, default)
@@ -273,6 +304,7 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     if not state_dir.is_absolute():
         state_dir = (path.parent / state_dir).resolve()
     database = core.secret("database") or f"sqlite:///{state_dir / 'syndicator.db'}"
+    _check_database(core, database)
     feeds = tuple(_feed(path, i, f, secrets) for i, f in enumerate(_feeds(data, path)))
     if len({f.name for f in feeds}) != len(feeds):
         raise ConfigError(f"{path}: [[feeds]] names must be unique")
@@ -280,6 +312,12 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
     approval = core.get("require_approval", bool, False)
     targets = tuple(_target(path, n, t, secrets, approval) for n, t in targets_table.items())
     media = _Reader(path, "media", _table(data, "media", path), secrets)
+    media.reject_unknown({"allow_private_hosts"})
+    feed_names = {f.name for f in feeds}
+    for target in targets:
+        if target.feeds - feed_names:
+            missing = sorted(target.feeds - feed_names)[0]
+            raise ConfigError(f"{path}: [targets.{target.name}] feeds: no feed named {missing!r}")
     bitly = _bitly(_Reader(path, "bitly", _table(data, "bitly", path), secrets))
     for target in targets:
         if target.shorten == "bitly" and bitly is None:
@@ -292,13 +330,13 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
         feeds=feeds,
         targets=targets,
         trial_until=_trial_until(core),
-        dispatch_interval=core.duration("dispatch_interval", 10.0) or 10.0,
-        lease_seconds=core.duration("lease", 300.0) or 300.0,
+        dispatch_interval=core.duration("dispatch_interval", 10.0, minimum=0.1) or 10.0,
+        lease_seconds=core.duration("lease", 300.0, minimum=2) or 300.0,
         user_agent=core.get("user_agent", str, Settings.user_agent),
-        allow_private_hosts=frozenset(media.get("allow_private_hosts", list, [])),
-        listen=core.get("listen", str),
+        allow_private_hosts=frozenset(media.names("allow_private_hosts")),
+        listen=_listen(core),
         webhook_secret=core.secret("webhook_secret"),
-        approval_webhook=core.get("approval_webhook", str),
+        approval_webhook=_approval_webhook(core),
         bitly=bitly,
         engagement=objectives.engagement(
             _Reader(path, "engagement", _table(data, "engagement", path), secrets)
@@ -339,6 +377,42 @@ def _bitly(r: _Reader) -> BitlySettings | None:
     )
 
 
+def _check_database(core: _Reader, url: str) -> None:
+    """A URL SQLAlchemy can read, for a database syndicator supports."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise core.fail(
+            "database",
+            "not a database URL (e.g. sqlite:///path or postgresql+psycopg://user@host/db)",
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise core.fail("database", f"SQLite or PostgreSQL, not {backend}")
+
+
+def _listen(core: _Reader) -> str | None:
+    """ "host:port" for the listener (port 0: any free port)."""
+    value = core.get("listen", str)
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit() or int(port) > 65535 or not host.strip("[]").strip():
+        raise core.fail("listen", f"expected host:port such as 127.0.0.1:8787, got {value!r}")
+    return value
+
+
+def _approval_webhook(core: _Reader) -> str | None:
+    """The approval webhook URL; its path is often its secret (chat incoming webhooks)."""
+    url = core.url("approval_webhook")
+    if url:
+        core.secrets.add(url)
+        core.secrets.update(part for part in url.split("/")[3:] if len(part) >= 8)
+    return url
+
+
 def _table(data: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
@@ -369,6 +443,13 @@ def _trial_until(core: _Reader) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _default_name(url: str) -> str:
+    """A feed's name when none is given: from its URL, never its position (posts are
+    remembered by feed name, so a renumbered feed would publish its entries again)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or ''}{parts.path.rstrip('/')}" or url
+
+
 def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> FeedSettings:
     r = _Reader(path, f"feeds #{index + 1}", table, secrets)
     unknown = set(table) - {
@@ -382,27 +463,19 @@ def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> F
     }
     if unknown:
         raise r.fail(sorted(unknown)[0], "unknown key")
-    # the URL itself is not secret (logs would show *** for every feed); its token parts are
-    url = _expand(
-        r.get("url", str) or "", lambda var: r.fail("url", f"environment variable {var} is not set")
-    )
-    if not url or not url.startswith(("http://", "https://")):
+    url = r.url("url")  # the URL is not secret (logs would show *** per feed); its tokens are
+    if not url:
         raise r.fail("url", "an http:// or https:// URL is required")
-    r.secrets.update(secret_parts(url))
-    backfill = r.get("backfill", int, 0)
-    if backfill < 0:
-        raise r.fail("backfill", "must be 0 or more")
-    interval = r.duration("interval", 300.0) or 300.0
-    if interval < 1:
-        raise r.fail("interval", "must be at least 1 second")
+    backfill = r.count("backfill", 0)
+    interval = r.duration("interval", 300.0, minimum=1) or 300.0
     return FeedSettings(
-        name=r.get("name", str) or f"feed{index + 1}",
+        name=r.get("name", str) or _default_name(url),
         url=url,
         interval=interval,
         backfill=backfill,
         max_age=r.duration("max_age", FeedSettings.max_age),
-        timeout=r.duration("timeout", 20.0) or 20.0,
-        max_bytes=r.get("max_bytes", int, FeedSettings.max_bytes),
+        timeout=r.duration("timeout", 20.0, minimum=1) or 20.0,
+        max_bytes=r.count("max_bytes", FeedSettings.max_bytes, minimum=1000),
     )
 
 
@@ -414,12 +487,10 @@ def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool
     kind = r.get("type", str)
     if not kind:
         raise r.fail("type", "required (the connector name, e.g. 'mastodon')")
-    max_attempts = r.get("max_attempts", int, RetryPolicy.max_attempts)
-    if max_attempts < 1:
-        raise r.fail("max_attempts", "must be at least 1")
+    max_attempts = r.count("max_attempts", RetryPolicy.max_attempts, minimum=1)
     text = TextOptions(
         template=r.get("template", str, TextOptions.template),
-        max_hashtags=r.get("max_hashtags", int, TextOptions.max_hashtags),
+        max_hashtags=r.count("max_hashtags", TextOptions.max_hashtags),
         hashtags_from=tuple(r.get("hashtags_from", list, list(TextOptions.hashtags_from))),
         utm={str(k): str(v) for k, v in r.get("utm", dict, {}).items()},
     )
@@ -442,12 +513,12 @@ def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool
         on_shortener_error=r.choice("on_shortener_error", ("long", "wait"), "long"),
         retry=RetryPolicy(
             max_attempts=max_attempts,
-            base=r.duration("retry_delay", RetryPolicy.base) or RetryPolicy.base,
+            base=r.duration("retry_delay", RetryPolicy.base, minimum=1) or RetryPolicy.base,
         ),
-        cap_per_hour=r.get("cap_per_hour", int),
-        cap_per_day=r.get("cap_per_day", int),
+        cap_per_hour=r.optional_count("cap_per_hour", minimum=1),
+        cap_per_day=r.optional_count("cap_per_day", minimum=1),
         min_spacing=r.duration("min_spacing", 0.0) or 0.0,
-        timeout=r.duration("timeout", 30.0) or 30.0,
+        timeout=r.duration("timeout", 30.0, minimum=1) or 30.0,
         options=_connector_options(r),
     )
 
