@@ -7,11 +7,12 @@ from typing import Any
 
 from syndicator import queries
 from syndicator.config import Settings
-from syndicator.models import utcnow
+from syndicator.models import FINAL_STATES, State, utcnow
 from syndicator.store import Store
 from syndicator.urls import redact
 
 ALIVE_WITHIN = timedelta(seconds=60)
+FINAL = {s.value for s in FINAL_STATES} | {State.FAILED.value}
 
 
 def collect(settings: Settings, store: Store) -> dict[str, Any]:
@@ -50,6 +51,24 @@ def collect(settings: Settings, store: Store) -> dict[str, Any]:
                 "queue": counts.get(target.name, {}),
             }
         )
+    configured = {t.name for t in settings.targets}
+    for name in sorted(set(counts) - configured):  # removed from the config, work left behind
+        waiting = {s: n for s, n in counts[name].items() if s not in FINAL}
+        if waiting:
+            targets.append(
+                {
+                    "name": name,
+                    "type": "?",
+                    "enabled": False,
+                    "dry_run": False,
+                    "status": "not configured",
+                    "paused_until": None,
+                    "last_publish_at": None,
+                    "pause_reason": "removed from the config: its deliveries wait (cancel them or "
+                    "add the target back)",
+                    "queue": counts[name],
+                }
+            )
     totals: dict[str, int] = {}
     for per_state in counts.values():
         for state_name, count in per_state.items():

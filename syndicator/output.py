@@ -189,6 +189,8 @@ def print_status(report: dict[str, Any]) -> None:
         status = t["status"] + (" (dry-run)" if t["dry_run"] else "")
         if t["paused_until"]:
             status += f" until {t['paused_until']:%Y-%m-%d %H:%M}: {t['pause_reason']}"
+        elif t["status"] == "not configured":
+            status += f": {t['pause_reason']}"
         queue = ", ".join(f"{n} {s}" for s, n in sorted(t["queue"].items())) or "-"
         rows.append([t["name"], t["type"], queue, status])
     table(["NAME", "TYPE", "QUEUE", "STATUS"], rows)
