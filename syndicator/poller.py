@@ -7,6 +7,7 @@ newest `backfill` entries; edits are recorded and update not-yet-sent drafts, ne
 from __future__ import annotations
 
 import logging
+from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -122,7 +123,8 @@ class Poller:
         result.warnings = list(parsed.warnings)
         first_poll = not (state and state.initialized)
         failed = self._process(feed, parsed.posts, first_poll, now, result)
-        self._resume_fan_out(feed, now, result)  # posts that left the feed before theirs
+        seen = {post.guid for post in parsed.posts}
+        self._resume_fan_out(feed, now, result, skip=seen)  # posts that already left the feed
         if result.awaiting and self.settings.approval_webhook:
             notify_pending(
                 self.settings.approval_webhook, result.awaiting, user_agent=self.settings.user_agent
@@ -189,10 +191,14 @@ class Poller:
         if result.deferred == deferred:
             self.store.mark_fanned_out(post_id)
 
-    def _resume_fan_out(self, feed: FeedSettings, now: datetime, result: PollResult) -> None:
-        """An unchanged feed (304) still finishes fan-outs left by a crash or a deferral."""
+    def _resume_fan_out(
+        self, feed: FeedSettings, now: datetime, result: PollResult, skip: Set[str] = frozenset()
+    ) -> None:
+        """Finish fan-outs left by a crash or a deferral, even when the feed is unchanged
+        (304) or the post has left it; `skip`: the posts this poll has just handled."""
         for post_id, post in self.store.posts_to_fan_out(feed.name):
-            self._fan_out_once(post_id, post, feed, now, result)
+            if post.guid not in skip:
+                self._fan_out_once(post_id, post, feed, now, result)
 
     def _fan_out(
         self,
