@@ -431,3 +431,25 @@ def test_a_delivery_whose_lease_ran_out_in_the_batch_is_not_sent(app, feed_serve
     assert fakes.PLATFORMS["alpha"].texts() == ["Post b\n\nhttps://blog.example/b"]
     (held,) = [d for d in list_deliveries(app.store, target="alpha") if d.post_guid == "a"]
     assert held.state == State.PUBLISHING and held.claimed_from == State.UNKNOWN
+
+
+@pytest.mark.parametrize("app", [""], indirect=True)
+def test_the_lease_keeper_keeps_a_slow_publish_from_being_taken_over(app, feed_server):
+    """A publish slower than the lease (big uploads) keeps its lease while this process lives."""
+    import time
+
+    app.settings = dataclasses.replace(app.settings, lease_seconds=2.0)
+    feed_server.add("slow")
+    app.poll_due_feeds(force=True)
+    dispatcher = app.dispatcher()  # its keeper renews every 0.5 s
+    try:
+        (held,) = app.store.claim_due(
+            dispatcher.owner, utcnow(), 2.0, target="alpha", limit=1, resolvable_unknown=True
+        )
+        time.sleep(3.5)  # well past the 2 s lease, as if the upload were still running
+        assert app.store.recover_expired(utcnow()) == []  # another daemon finds it alive
+        assert only(app).state == State.PUBLISHING
+    finally:
+        dispatcher.close()
+    time.sleep(2.5)  # the process is gone: its lease now runs out and is recovered
+    assert app.store.recover_expired(utcnow()) == [held.id]
