@@ -88,7 +88,16 @@ def _before_send(exc: requests.ConnectionError) -> bool:
     return any(m in text for m in markers) and "RemoteDisconnected" not in text
 
 
+MAX_WAIT = 7 * 86400.0  # a platform asking for longer is capped: the target is re-tried then
+
+
 def retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait (at most a week), from Retry-After or a reset header."""
+    wait = _retry_after(headers, now)
+    return None if wait is None else min(wait, MAX_WAIT)
+
+
+def _retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait, from Retry-After (seconds or HTTP date) or a reset header.
 
     Reset headers hold epoch seconds, delta seconds or, as Mastodon sends, an ISO-8601 time.

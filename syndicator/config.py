@@ -7,9 +7,11 @@ in `Settings.secrets` so logging can redact it.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -247,19 +249,39 @@ class _Reader:
             name = self.get(file_key, str)
             base = Path(os.environ.get("CREDENTIALS_DIRECTORY", self.path.parent))
             try:
-                value = (base / name).read_text(encoding="utf-8").strip()
+                value = read_small_file(base / name).strip()
             except OSError as exc:
                 raise self.fail(file_key, f"cannot read {base / name}: {exc.strerror}") from None
+            except (UnicodeDecodeError, ValueError):  # not text; a NUL in the file name
+                raise self.fail(file_key, f"{base / name} is not a readable text file") from None
         else:
-            raw = self.get(key, str)
+            raw = self.table.get(key)
             if raw is None:
                 return None
+            if not isinstance(raw, str):  # never echo the value: it is a secret
+                raise self.fail(key, f"expected str, got {type(raw).__name__}")
             value = _expand(
                 raw, lambda var: self.fail(key, f"environment variable {var} is not set")
             )
         if value:
             self.secrets.add(value)
         return value
+
+
+MAX_FILE_BYTES = 10_000_000
+
+
+def read_small_file(path: Path) -> str:
+    """A regular file's text, at most MAX_FILE_BYTES: a FIFO or /dev/zero must not hang or
+    exhaust a `check` or a reload. Raises OSError or UnicodeDecodeError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not block
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES} bytes")
+    return data.decode("utf-8")
 
 
 def _is_bool_for_number(value: Any, kind: type | tuple[type, ...]) -> bool:
@@ -280,15 +302,15 @@ def _expand(raw: str, missing: Any) -> str:
 
 def load(path: str | Path) -> Settings:
     """Read and validate a config file; raise ConfigError naming the file and key."""
-    path = Path(path).expanduser()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        path = Path(path).expanduser()
+        data = tomllib.loads(read_small_file(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
     return parse(data, path)
 
 
@@ -300,7 +322,12 @@ def parse(data: dict[str, Any], path: Path) -> Settings:
         raise ConfigError(f"{path}: unknown top-level table(s): {', '.join(sorted(unknown))}")
     core = _Reader(path, "syndicator", _table(data, "syndicator", path), secrets)
     core.reject_unknown(CORE_KEYS)
-    state_dir = Path(core.get("state_dir", str, "state")).expanduser()
+    try:
+        state_dir = Path(core.get("state_dir", str, "state")).expanduser()
+    except RuntimeError as exc:  # "~nouser/x"
+        raise core.fail("state_dir", str(exc)) from None
+    if "\x00" in str(state_dir):
+        raise core.fail("state_dir", "contains a NUL character")
     if not state_dir.is_absolute():
         state_dir = (path.parent / state_dir).resolve()
     database = core.secret("database") or f"sqlite:///{state_dir / 'syndicator.db'}"
@@ -491,7 +518,7 @@ def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool
     text = TextOptions(
         template=r.get("template", str, TextOptions.template),
         max_hashtags=r.count("max_hashtags", TextOptions.max_hashtags),
-        hashtags_from=tuple(r.get("hashtags_from", list, list(TextOptions.hashtags_from))),
+        hashtags_from=_hashtag_sources(r),
         utm={str(k): str(v) for k, v in r.get("utm", dict, {}).items()},
     )
     return TargetSettings(
@@ -521,6 +548,14 @@ def _target(path: Path, name: str, table: Any, secrets: set[str], approval: bool
         timeout=r.duration("timeout", 30.0, minimum=1) or 30.0,
         options=_connector_options(r),
     )
+
+
+def _hashtag_sources(r: _Reader) -> tuple[str, ...]:
+    sources = r.get("hashtags_from", list, list(TextOptions.hashtags_from))
+    wrong = [s for s in sources if s not in ("categories", "tags")]
+    if wrong:
+        raise r.fail("hashtags_from", f"may list categories and tags only, not {wrong[0]!r}")
+    return tuple(sources)
 
 
 def _connector_options(r: _Reader) -> dict[str, Any]:

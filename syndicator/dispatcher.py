@@ -108,7 +108,14 @@ class Dispatcher:
             )
             if not claimed:
                 break
-            self._work(target, connector, claimed, counts)
+            try:
+                self._work(target, connector, claimed, counts)
+            except Exception:  # a bug must not leave the batch held by a live lease keeper
+                log.exception(
+                    "target %s: dispatch crashed; its claimed deliveries released", target.name
+                )
+                self._release([d for d in claimed if d.state])
+                break
         if counts:
             log.info("target %s: %s", target.name, dict(counts))
         return counts

@@ -47,7 +47,7 @@ class Drafter:
             if target.on_shortener_error == "wait":
                 raise ShortLinkWait(f"bit.ly: {exc}") from None
             log.warning(
-                "post %s target %s: bit.ly failed, long URL kept: %s", post.guid, target.name, exc
+                "post %r target %s: bit.ly failed, long URL kept: %s", post.guid, target.name, exc
             )
             draft = connector.prepare(post)
             return replace(draft, notes=(*draft.notes, f"long URL kept: bit.ly failed: {exc}"))

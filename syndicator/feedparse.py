@@ -14,9 +14,10 @@ import io
 import json
 import re
 import time
+import unicodedata
 import xml.sax
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -91,19 +92,22 @@ def parse(
     warnings += unsafe + _check(data, content_type, shift)
     language = _language(data.feed.get("language"))
     posts: list[Post] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # guid → link
     for number, entry in enumerate(data.entries, start=1):
         try:
             post = _without_nul(_post(feed_name, entry, language, base_url))
         except Exception as exc:  # one hostile entry must not cost the feed its other entries
             warnings.append(f"entry {number} could not be read ({type(exc).__name__}); skipped")
             continue
+        raw = (entry.get("id") or "").strip()
+        if post is not None and seen.get(post.guid, post.url) != post.url and raw != post.guid:
+            post = replace(post, guid=raw)  # two articles whose guids only NFC made equal
         if post is None:
             warnings.append(f"entry {number} has neither a guid nor a link; skipped")
         elif post.guid in seen:
             warnings.append(f"entry {number} repeats guid {post.guid!r}; skipped")
         else:
-            seen.add(post.guid)
+            seen[post.guid] = post.url
             posts.append(post)
     return ParsedFeed(posts=posts, warnings=warnings, title=_text(data.feed, "title"))
 
@@ -205,7 +209,8 @@ def _problem(exc: Exception, line_shift: int) -> str:
 def _post(feed_name: str, entry: Any, language: str | None, base_url: str) -> Post | None:
     """Map one feedparser entry to a Post, or None when it has no identity at all."""
     url = _link(entry, base_url)
-    guid = (entry.get("id") or "").strip() or url
+    # NFC: the same guid written in another Unicode form is the same entry
+    guid = unicodedata.normalize("NFC", (entry.get("id") or "").strip()) or url
     if not guid:
         return None
     categories, tags = _terms(entry.get("tags") or [])

@@ -144,11 +144,12 @@ class Listener:
         except pings.NotAPing as exc:
             return self._refused("xmlrpc", _fault(exc.code, str(exc)))
         except Exception as exc:  # untrusted input: any parser failure means "malformed"
-            log.info("ping from %s: unreadable XML-RPC: %s", request.client, exc)
+            log.info("ping from %s: unreadable XML-RPC: %s", request.client, str(exc)[:200])
             return self._refused("xmlrpc", _text(400, "malformed XML-RPC call"))
         names = pings.matching(ping, self.feeds)
         if not names:
-            log.info("ping from %s for unknown blog %r refused", request.client, ping.blog_url)
+            shown = ping.blog_url[:200]  # anyone may ping: keep their text's share of the log small
+            log.info("ping from %s for unknown blog %r refused", request.client, shown)
             return self._refused("xmlrpc", _text(403, "no feed here matches this blog"))
         polled, _ = self._poll(names)
         log.info(
@@ -241,6 +242,10 @@ class _Server(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up or sent garbage: one log line, never a bare traceback."""
+        log.debug("listener: request from %s failed", client_address, exc_info=True)
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
             self.shutdown_request(request)
@@ -289,7 +294,7 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
             if "Transfer-Encoding" in self.headers:
                 return _text(411, "send a Content-Length, not a chunked body")
             raw = self.headers.get("Content-Length", "0").strip()
-            if not raw.isdigit():
+            if not (raw.isascii() and raw.isdigit()):  # int("²") would raise
                 return _text(400, "bad Content-Length")
             length = int(raw)
             if length > MAX_BODY:

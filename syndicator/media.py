@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+JPEG_MAX_SIDE = 65_500
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 10.0
 CHUNK = 64 * 1024
@@ -108,6 +109,8 @@ class ImageCache:
                 self._sources[url] = _inspect(self._download(url), self.policy)
             except _Refused as exc:
                 self._sources[url] = _message(url, exc)
+            except (ValueError, OSError) as exc:  # e.g. a redirect to "http://[::1/x.png"
+                self._sources[url] = _message(url, _Refused(f"unusable ({type(exc).__name__})"))
         result = self._sources[url]
         if isinstance(result, str):
             raise MediaError(result)
@@ -344,7 +347,8 @@ def _flatten(img: PILImage.Image) -> PILImage.Image:
 def _bounded(size: tuple[int, int], max_side: int | None) -> tuple[int, int]:
     """`size` scaled down, keeping the aspect ratio, so the longer side fits `max_side`."""
     width, height = size
-    if max_side is None or max(width, height) <= max_side:
+    max_side = min(max_side or JPEG_MAX_SIDE, JPEG_MAX_SIDE)  # JPEG cannot hold more
+    if max(width, height) <= max_side:
         return size
     scale = max_side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))

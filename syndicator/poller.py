@@ -110,8 +110,13 @@ class Poller:
                     next_poll_at=next_poll,
                 )
                 return result
+            # the configured URL, not the final one: a redirect (http → https, www) must not
+            # change relative guids, or every recent entry would look new
             parsed = feedmod.parse(
-                feed.name, fetched.body, headers=fetched.headers, base_url=fetched.url
+                feed.name,
+                fetched.body,
+                headers={**fetched.headers, "content-location": feed.url},
+                base_url=feed.url,
             )
         except FeedError as exc:
             result.error = str(exc)
@@ -167,7 +172,7 @@ class Poller:
                 self._entry(post, feed, not first_poll or post.guid in backfill, now, result)
             except Exception:  # one entry the database refuses must not cost the others
                 failed += 1
-                log.exception("feed %s: entry %s could not be stored", feed.name, post.guid)
+                log.exception("feed %s: entry %r could not be stored", feed.name, post.guid)
         return failed
 
     def _entry(
@@ -225,12 +230,12 @@ class Poller:
                 draft = self.drafter.draft(post_id, post, target, live=not dry_run, now=now)
             except ShortLinkWait as exc:  # fan-out of this post is retried at the next poll
                 log.warning(
-                    "post %s target %s: waiting for a short link: %s", post.guid, target.name, exc
+                    "post %r target %s: waiting for a short link: %s", post.guid, target.name, exc
                 )
                 result.deferred += 1
                 continue
             except Exception as exc:  # a connector bug must not stop the other targets
-                log.exception("post %s target %s: prepare failed", post.guid, target.name)
+                log.exception("post %r target %s: prepare failed", post.guid, target.name)
                 self.store.create_delivery(
                     post_id,
                     target.name,
@@ -252,7 +257,7 @@ class Poller:
                     item = PendingItem(created, target.name, post.title, post.url, draft.text)
                     result.awaiting.append(item)
                 log.info(
-                    "post %s target %s delivery %s: %s", post.guid, target.name, created, state
+                    "post %r target %s delivery %s: %s", post.guid, target.name, created, state
                 )
 
     def _update_drafts(self, post_id: int, post: Post, now: datetime, result: PollResult) -> None:
@@ -269,7 +274,7 @@ class Poller:
                 )
             except Exception:
                 log.exception(
-                    "post %s target %s: prepare after edit failed", post.guid, delivery.target
+                    "post %r target %s: prepare after edit failed", post.guid, delivery.target
                 )
                 continue
             if draft.payload_hash == delivery.payload_hash:
@@ -280,7 +285,7 @@ class Poller:
                 result.awaiting.append(item)
             if state is not None:
                 log.info(
-                    "post %s target %s delivery %s: edited before publishing, now %s",
+                    "post %r target %s delivery %s: edited before publishing, now %s",
                     post.guid,
                     delivery.target,
                     delivery.id,

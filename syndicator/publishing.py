@@ -7,6 +7,7 @@ and dry-run are checked once more right before sending.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -33,6 +34,7 @@ from syndicator.store import Delivery, Store
 log = logging.getLogger(__name__)
 
 RATE_LIMIT_PAUSE = 900.0  # when a 429 carries no reset header
+MAX_WAIT = 7 * 86400.0  # whatever a platform or a plugin asks for, a target is re-tried then
 AUTH_PAUSE = 1800.0  # re-check rejected credentials every half hour (or on `resume`)
 
 
@@ -40,7 +42,7 @@ def backoff(policy: RetryPolicy, attempts: int, retry_after: float | None = None
     """Seconds before the next attempt: exponential with jitter, never before Retry-After."""
     delay = min(policy.base * policy.factor ** max(attempts - 1, 0), policy.max_delay)
     delay *= 1 + random.uniform(-policy.jitter, policy.jitter)
-    return max(delay, retry_after or 0.0)
+    return min(max(delay, retry_after or 0.0), MAX_WAIT)
 
 
 class Publisher:
@@ -147,7 +149,8 @@ class Publisher:
     def _pause(self, target: TargetSettings, exc: ConnectorError, now: datetime) -> datetime:
         """Rate limits and rejected credentials pause the whole target, nothing else."""
         if isinstance(exc, RateLimited):
-            until = now + timedelta(seconds=exc.retry_after or RATE_LIMIT_PAUSE)
+            wait = min(exc.retry_after or RATE_LIMIT_PAUSE, MAX_WAIT)
+            until = now + timedelta(seconds=wait)
             reason = f"rate limited: {exc}"
         else:
             until = now + timedelta(seconds=AUTH_PAUSE)
@@ -294,8 +297,11 @@ def _attempt_line(level: int, delivery: Delivery, outcome: str, **fields: object
 
 
 def _quoted(value: object) -> str:
+    """A bare value when it is plain; else a JSON string, so feed content (a guid with a
+    newline or quotes) can never forge a line or a field."""
     text = str(value)
-    return f'"{text}"' if not text or any(c in text for c in ' "=') else text
+    plain = text and text.isprintable() and not any(c in text for c in ' "=\\')
+    return text if plain else json.dumps(text, ensure_ascii=False)
 
 
 def _where(delivery: Delivery) -> str:

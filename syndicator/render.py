@@ -23,6 +23,7 @@ FIELDS = frozenset({"title", "url", "summary", "hashtags", "categories"})
 ELLIPSIS = "…"
 
 # WordPress's default category in common locales, folded as `_fold` does: never a hashtag.
+MAX_CATEGORIES = 50  # a post with more is hostile or broken; the rest are ignored
 DEFAULT_CATEGORIES = frozenset(
     {
         "uncategorized",
@@ -101,7 +102,7 @@ def hashtags(post: Post, options: TextOptions) -> list[str]:
     for source in options.hashtags_from:
         if source not in sources:
             raise ConfigError(f"unknown hashtags_from source {source!r}")
-        for name in sources[source]:
+        for name in sources[source][:MAX_CATEGORIES]:
             tag = _hashtag(name)
             if tag and tag.casefold() not in seen and len(result) < options.max_hashtags:
                 seen.add(tag.casefold())
@@ -155,10 +156,16 @@ def render(post: Post, options: TextOptions, limits: Limits, *, link: str | None
     alone do not fit.
     """
     validate_template(options.template)
-    categories = [_clean(c) for c in post.categories if _fold(c) not in DEFAULT_CATEGORIES]
+    # Nothing longer than a few posts' worth is ever needed: hostile sizes stay cheap to fit.
+    budget = 4 * limits.max_chars + 100
+    categories = [
+        _clean(c[:budget])
+        for c in post.categories[:MAX_CATEGORIES]
+        if _fold(c) not in DEFAULT_CATEGORIES
+    ]
     parts = _Parts(
-        title=_clean(post.title),
-        summary=_excerpt(post.summary),
+        title=_clean(post.title[:budget]),
+        summary=_excerpt(post.summary[:budget]),
         url=link if link is not None else target_link(post, options),
         hashtags=tuple(hashtags(post, options)),
         categories=tuple(c for c in categories if c),

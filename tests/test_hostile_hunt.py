@@ -138,12 +138,6 @@ def config_text(core: str = "", feed: str = "", target: str = "", state: str = "
     return text.replace('state_dir = "{state}"', state) if state else text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py load/parse/_Reader.secret: Path.expanduser raises RuntimeError, a NUL "
-    "byte ValueError and a non-UTF-8 secret file UnicodeDecodeError; only OSError is mapped, "
-    "so `check` shows a traceback and a SIGHUP reload kills the daemon",
-)
 @pytest.mark.parametrize(
     ("where", "line"),
     [
@@ -163,11 +157,6 @@ def test_config_load_raises_only_config_error(tmp_path: Path, where: str, line: 
         config.load(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py _Reader.secret (and load): read_text() on a *_file reads without a size "
-    "cap or type check: a FIFO blocks forever, /dev/zero eats memory until MemoryError",
-)
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero", "config-is-a-fifo"])
 def test_secret_file_that_never_ends_is_refused(tmp_path: Path, kind: str) -> None:
     fifo = tmp_path / "fifo"
@@ -195,12 +184,6 @@ def test_secret_file_that_never_ends_is_refused(tmp_path: Path, kind: str) -> No
     assert done.stdout.startswith("ConfigError"), done.stdout + done.stderr[-300:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py _target / registry.build_one: hashtags_from is only checked by "
-    "render.hashtags at prepare time; `check` says OK and every delivery of the target "
-    "ends `failed: prepare failed: unknown hashtags_from source`",
-)
 def test_hashtags_from_typo_is_refused_at_start(
     write_config: Callable[..., Path], feed_server, apps: list[App]
 ) -> None:
@@ -209,11 +192,6 @@ def test_hashtags_from_typo_is_refused_at_start(
         build(apps, path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.py _Reader.get: the type error quotes the value with !r, so a secret "
-    "written with the wrong type (a list, a number) is printed by `check` and logged",
-)
 @pytest.mark.parametrize(
     "line",
     [
@@ -333,11 +311,6 @@ def test_entries_sharing_one_guid_still_publish_each_article(
     assert "https://blog.example/second" in published
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/posts.py add_post compares guids byte for byte: the same entry whose guid "
-    "comes back NFD-normalised (same link, same title) is a new post and is published twice",
-)
 def test_guid_differing_only_by_unicode_normalisation_is_not_posted_twice(
     write_config: Callable[..., Path], feed_server, apps: list[App]
 ) -> None:
@@ -365,12 +338,6 @@ def test_guids_differing_only_by_surrounding_whitespace_are_one_post(
     assert len(list_deliveries(app.store)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="poller.py _fan_out logs post.guid with %s and publishing.py _quoted only wraps "
-    "values in quotes: a guid (or a platform's error text) holding a newline or a quote "
-    "forges lines in the one-line-per-attempt publish log",
-)
 def test_a_guid_cannot_forge_publish_log_lines(
     write_config: Callable[..., Path],
     feed_server,
@@ -394,13 +361,6 @@ def test_a_guid_cannot_forge_publish_log_lines(
     assert lines and not any("\n" in line for line in lines), lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="feedparse.py parse passes the final fetch URL to feedparser as Content-Location, "
-    "and feedparser resolves a relative permalink guid against it: when the feed starts "
-    "redirecting (https, www, a trailing slash, a move) every relative guid changes and the "
-    "whole feed within max_age is published a second time",
-)
 def test_relative_guids_do_not_change_when_the_feed_url_moves(
     write_config: Callable[..., Path], httpserver: HTTPServer, apps: list[App]
 ) -> None:
@@ -601,12 +561,6 @@ def test_a_5_mb_title_parses_in_bounded_time_and_memory() -> None:
 # == render ======================================================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render.py _fit drops categories/hashtags one at a time and re-counts the whole "
-    "text each time, and _shorten counts multi-megabyte candidates: 10,000 categories with "
-    "{categories} or a 1 MB title take minutes (X's counter) inside the poll",
-)
 @pytest.mark.parametrize(
     ("title", "categories", "counting"),
     [
@@ -735,13 +689,6 @@ def bad_redirect_server(location: bytes) -> tuple[socket.socket, str]:
     return server, f"http://127.0.0.1:{server.getsockname()[1]}/wp-content/uploads/a.png"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media.py ImageCache._download/_check: urlsplit raises ValueError on a redirect "
-    "to 'http://[::1' and only _Refused is caught; the ValueError escapes the connector, the "
-    "dispatcher takes it for a crash after sending and the delivery becomes `unknown` "
-    "(looked up, resent, finally held for a human) instead of going out as text",
-)
 def test_a_malformed_image_redirect_drops_the_image_not_the_post(
     write_config: Callable[..., Path], feed_server, httpserver: HTTPServer, apps: list[App]
 ) -> None:
@@ -776,13 +723,6 @@ access_token = "masto-token-1234"
         server.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="media.py _reencode: the fitter bounds sides only by the platform's max_image_side, "
-    "not by JPEG's 65,500-pixel limit, so a tall (or EXIF-rotated wide) image under the pixel "
-    "cap is refused with 'could not re-encode (OSError: broken data stream...)' instead of "
-    "being scaled down",
-)
 def test_a_very_tall_image_is_scaled_to_fit_jpeg(httpserver: HTTPServer) -> None:
     from connectors.x import X
 
@@ -865,14 +805,6 @@ def test_a_redirect_to_itself_is_refused(httpserver: HTTPServer) -> None:
 # == the dispatcher and platform errors ==========================================================
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publishing.py _pause/_failure do now + timedelta(seconds=retry_after) and "
-    "connectors/_http.py retry_after is unbounded: a 429 with Retry-After: 1000000000000 "
-    "raises OverflowError out of drain_target; the daemon's tick(wait=False) never reads the "
-    "future, so nothing is logged, the target is not paused and the delivery stays "
-    "`publishing` while the lease keeper renews its lease: stuck until a restart",
-)
 def test_a_huge_retry_after_pauses_the_target_instead_of_losing_the_delivery(
     write_config: Callable[..., Path],
     feed_server,
@@ -981,12 +913,6 @@ def test_a_client_dripping_headers_is_dropped_at_a_deadline(
                 slow.recv(65536)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="listener.py _read_body: str.isdigit() accepts '²' (and other Unicode digits "
-    "int() refuses), so int(raw) raises ValueError in the handler: no response, and "
-    "socketserver prints a traceback to stderr for every such request",
-)
 def test_a_content_length_of_unicode_digits_is_a_bad_request(
     listener: Callable[..., Listener], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -999,12 +925,6 @@ def test_a_content_length_of_unicode_digits_is_a_bad_request(
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="listener.py wordpress_ping logs the caller's blog URL in full (%r) at INFO for "
-    "every refused ping: an unauthenticated client writes 64 KB lines at will, enough to "
-    "trip journald's rate limit and drop the publish log lines",
-)
 def test_a_refused_ping_logs_a_bounded_line(
     listener: Callable[..., Listener], caplog: pytest.LogCaptureFixture
 ) -> None:
