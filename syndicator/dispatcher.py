@@ -53,7 +53,8 @@ class Dispatcher:
         self.publisher = Publisher(settings, store, Drafter(settings, store, connectors), owner)
         self.stopping = threading.Event()
         self.pool = ThreadPoolExecutor(
-            max_workers=max(1, min(len(connectors), 8)), thread_name_prefix="dispatch"
+            max_workers=max(1, len(connectors)),
+            thread_name_prefix="dispatch",  # one per target
         )
         self._draining: dict[str, Future[Counter[str]]] = {}
         self._lock = threading.Lock()

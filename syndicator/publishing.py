@@ -70,11 +70,6 @@ class Publisher:
         draft = delivery.draft or self._prepare_again(target, delivery, now)
         if draft is None:
             return "failed"
-        if target.require_approval and delivery.approved_hash != draft.payload_hash:
-            # approval turned on after this was queued, or a rejected draft sent back: ask
-            self.store.ask_approval(delivery, self.owner, now)
-            _attempt_line(logging.INFO, delivery, "awaiting_approval", note="not approved yet")
-            return "awaiting_approval"
         started = time.monotonic()
         if delivery.claimed_from == State.UNKNOWN and connector.can_lookup:
             try:
@@ -84,6 +79,11 @@ class Publisher:
             if found is not None:
                 note = "an earlier attempt had landed (found by lookup)"
                 return self._published(delivery, found, started, note=note)
+        if target.require_approval and delivery.approved_hash != draft.payload_hash:
+            # approval turned on after this was queued, or a rejected draft sent back: ask
+            self.store.ask_approval(delivery, self.owner, now)
+            _attempt_line(logging.INFO, delivery, "awaiting_approval", note="not approved yet")
+            return "awaiting_approval"
         try:
             receipt, sent = self._publish(target, connector, delivery, draft)
         except ConnectorError as exc:

@@ -780,12 +780,6 @@ def test_nonsense_numbers_are_refused(write_config, line):
 # -- third pass: on the fixed code ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the approval re-check runs before the lookup: an `unknown` delivery (the post may "
-    "have landed) of a target that now requires approval becomes awaiting_approval, loses its "
-    "unknown provenance, and once approved is claimed from `pending` and sent without lookup",
-)
 def test_an_unknown_outcome_is_looked_up_even_when_approval_was_turned_on(build, feed_server):
     from syndicator.errors import OutcomeUnknown
 
@@ -823,11 +817,6 @@ def test_a_refused_entry_at_first_start_does_not_swallow_new_posts(build, feed_s
     assert by_guid(app, "new"), "the new post was filed as back catalogue"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the drain pool is capped at 8 workers: with a ninth target, its drain queues "
-    "behind eight busy ones, so a slow backlog elsewhere does hold it up",
-)
 def test_a_ninth_target_is_not_held_up_by_eight_busy_ones(build, feed_server, monkeypatch):
     from syndicator.scheduler import Daemon
 
