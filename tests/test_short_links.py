@@ -204,6 +204,10 @@ def test_engagement_reads_bitly_clicks_for_each_target(setup, feed_server, https
         r["link_clicks"] if isinstance(r, dict) else json.loads(r)["link_clicks"] for r in rows
     )
     assert got == [3, 7]
+    from syndicator.report import build
+
+    platforms = {p["target"]: p["latest"] for p in build(app.settings, app.store)["platforms"]}
+    assert sorted(p["link_clicks"] for p in platforms.values()) == [3, 7]  # per platform
 
 
 def test_check_online_verifies_the_bitly_token(setup, httpserver):
