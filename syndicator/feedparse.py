@@ -9,6 +9,7 @@ footers, `[…]` excerpt tails, author avatars and stats pixels posing as images
 from __future__ import annotations
 
 import codecs
+import hashlib
 import html
 import io
 import json
@@ -42,6 +43,7 @@ NOT_POST_IMAGES = (
     "://feeds.feedburner.com/",
     "://feedads.g.doubleclick.net/",
 )
+MAX_GUID = 1000  # longer guids are replaced by their hash
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr"}
 _BLOCK_TAGS |= {"blockquote", "pre", "figure", "figcaption", "table", "hr", "section"}
@@ -213,6 +215,8 @@ def _post(feed_name: str, entry: Any, language: str | None, base_url: str) -> Po
     guid = unicodedata.normalize("NFC", (entry.get("id") or "").strip()) or url
     if not guid:
         return None
+    if len(guid) > MAX_GUID:  # an index cannot hold it (PostgreSQL btree rows ~2.7 kB)
+        guid = "sha256:" + hashlib.sha256(guid.encode()).hexdigest()
     categories, tags = _terms(entry.get("tags") or [])
     content = _content_html(entry)
     return Post(

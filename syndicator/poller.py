@@ -127,7 +127,9 @@ class Poller:
             log.warning("feed %s: %s", feed.name, warning)
         result.warnings = list(parsed.warnings)
         first_poll = not (state and state.initialized)
-        failed = self._process(feed, parsed.posts, first_poll, now, result)
+        # a first look that did not finish (an entry refused) still dates the back catalogue
+        looked = state.last_poll_at if state and first_poll else None
+        failed = self._process(feed, parsed.posts, first_poll, now, result, looked)
         seen = {post.guid for post in parsed.posts}
         self._resume_fan_out(feed, now, result, skip=seen)  # posts that already left the feed
         if result.awaiting and self.settings.approval_webhook:
@@ -162,14 +164,21 @@ class Poller:
         first_poll: bool,
         now: datetime,
         result: PollResult,
+        looked: datetime | None = None,
     ) -> int:
-        """Store every entry and fan out the new ones; returns how many could not be stored."""
+        """Store every entry and fan out the new ones; returns how many could not be stored.
+
+        On a first poll only the `backfill` newest are published, and entries dated after an
+        earlier, unfinished first look (`looked`).
+        """
         ordered = sorted(entries, key=recency, reverse=True)
         backfill = {p.guid for p in ordered[: feed.backfill]} if first_poll else set()
         failed = 0
         for post in entries:
+            newer = looked is not None and recency(post) > looked
+            publish = not first_poll or post.guid in backfill or newer
             try:
-                self._entry(post, feed, not first_poll or post.guid in backfill, now, result)
+                self._entry(post, feed, publish, now, result)
             except Exception:  # one entry the database refuses must not cost the others
                 failed += 1
                 log.exception("feed %s: entry %r could not be stored", feed.name, post.guid)

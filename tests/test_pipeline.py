@@ -175,3 +175,28 @@ def test_unique_delivery_per_post_and_target(make_app, feed_server):
         delivery.post_id, "alpha", State.PENDING, dry_run=True, now=utcnow()
     )
     assert again is None
+
+
+def test_an_unfinished_first_look_still_publishes_posts_that_appear_later(
+    make_app, feed_server, monkeypatch
+):
+    """The first poll could not store one entry (the feed stays a 'first poll'): entries
+    dated after that first look are new posts, the rest stays back catalogue."""
+    feed_server.add("old-1", age=timedelta(hours=5))
+    feed_server.add("refused", age=timedelta(hours=4))
+    app = make_app(mode="live")
+    real = app.store.add_post
+
+    def add_post(post, now, *, publish):
+        if post.guid == "refused":
+            raise RuntimeError("the database refused this one")
+        return real(post, now, publish=publish)
+
+    monkeypatch.setattr(app.store, "add_post", add_post)
+    polls, _ = app.run_once()
+    assert polls[0].error and "could not be stored" in polls[0].error
+    feed_server.add("fresh", age=timedelta(seconds=-5))  # dated after the first look
+    app.run_once()
+    monkeypatch.undo()
+    app.run_once()
+    assert [t.splitlines()[0] for t in fakes.PLATFORMS["alpha"].texts()] == ["Post fresh"]
