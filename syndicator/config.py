@@ -479,17 +479,7 @@ def _default_name(url: str) -> str:
 
 def _feed(path: Path, index: int, table: dict[str, Any], secrets: set[str]) -> FeedSettings:
     r = _Reader(path, f"feeds #{index + 1}", table, secrets)
-    unknown = set(table) - {
-        "name",
-        "url",
-        "interval",
-        "backfill",
-        "max_age",
-        "timeout",
-        "max_bytes",
-    }
-    if unknown:
-        raise r.fail(sorted(unknown)[0], "unknown key")
+    r.reject_unknown(FEED_KEYS)
     url = r.url("url")  # the URL is not secret (logs would show *** per feed); its tokens are
     if not url:
         raise r.fail("url", "an http:// or https:// URL is required")

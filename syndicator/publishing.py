@@ -57,6 +57,16 @@ class Publisher:
     def process(self, target: TargetSettings, connector: Connector, delivery: Delivery) -> str:
         """Take one claimed delivery to its next state; returns the outcome name."""
         now = utcnow()
+        started = time.monotonic()
+        if delivery.claimed_from == State.UNKNOWN and connector.can_lookup and delivery.draft:
+            # first: did it land? (before max_age or dry-run could misfile a live post)
+            try:
+                found = connector.lookup(delivery.draft, key=delivery.key)
+            except Exception as exc:  # cannot tell yet: stay unknown, never resend blindly
+                return self._lookup_failed(target, delivery, exc, _ms(started))
+            if found is not None:
+                note = "an earlier attempt had landed (found by lookup)"
+                return self._published(delivery, found, started, note=note)
         feed = next((f for f in self.settings.feeds if f.name == delivery.post_feed), None)
         max_age = feed.max_age if feed else None
         if too_old_at(delivery, max_age, now):
@@ -70,15 +80,6 @@ class Publisher:
         draft = delivery.draft or self._prepare_again(target, delivery, now)
         if draft is None:
             return "failed"
-        started = time.monotonic()
-        if delivery.claimed_from == State.UNKNOWN and connector.can_lookup:
-            try:
-                found = connector.lookup(draft, key=delivery.key)
-            except Exception as exc:  # cannot tell yet: stay unknown, never resend blindly
-                return self._lookup_failed(target, delivery, exc, _ms(started))
-            if found is not None:
-                note = "an earlier attempt had landed (found by lookup)"
-                return self._published(delivery, found, started, note=note)
         if target.require_approval and delivery.approved_hash != draft.payload_hash:
             # approval turned on after this was queued, or a rejected draft sent back: ask
             self.store.ask_approval(delivery, self.owner, now)

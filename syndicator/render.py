@@ -157,7 +157,7 @@ def render(post: Post, options: TextOptions, limits: Limits, *, link: str | None
     """
     validate_template(options.template)
     # Nothing longer than a few posts' worth is ever needed: hostile sizes stay cheap to fit.
-    budget = 4 * limits.max_chars + 100
+    budget = 20 * limits.max_chars + 1000  # code points: a grapheme may hold a dozen
     categories = [
         _clean(c[:budget])
         for c in post.categories[:MAX_CATEGORIES]

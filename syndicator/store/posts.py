@@ -44,6 +44,8 @@ class PostsMixin(StoreBase):
                 return row.id, "same", not row.fanned_out
             values = self._post_values(post, now)
             del values["first_seen_at"]
+            if not (post.published or post.updated):
+                del values["published_at"]  # an undated post keeps the date it was first seen
             conn.execute(
                 sa.update(posts)
                 .where(posts.c.id == row.id)
