@@ -277,8 +277,27 @@ def _human_action(ctx: click.Context, ids: tuple[int, ...], action: str, verb: s
 @click.argument("ids", type=int, nargs=-1, required=True)
 @click.pass_context
 def queue_retry(ctx: click.Context, ids: tuple[int, ...]) -> None:
-    """Re-queue failed, unknown or cancelled deliveries (attempts reset)."""
-    _human_action(ctx, ids, "retry", "re-queued")
+    """Re-queue failed, unknown or cancelled deliveries (attempts reset). An unknown outcome
+    on a platform that can be searched is looked up first, never blindly resent."""
+    from syndicator import registry
+    from syndicator.models import State, utcnow
+
+    with opened_store(ctx) as (loaded, store):
+        lookups = []
+        types = {t.name: t.type for t in loaded.targets}
+        for delivery_id in ids:
+            delivery = _get(store, delivery_id)
+            kind = types.get(delivery.target)
+            if delivery.state == State.UNKNOWN and kind and registry.load_class(kind).can_lookup:
+                store.look_again(delivery_id, utcnow())
+                click.echo(
+                    f"delivery {delivery_id} ({delivery.target}): re-queued, "
+                    "looked up before any resend"
+                )
+                lookups.append(delivery_id)
+    rest = tuple(i for i in ids if i not in lookups)
+    if rest:
+        _human_action(ctx, rest, "retry", "re-queued")
 
 
 @queue.command("cancel")

@@ -184,3 +184,32 @@ def test_preview_shows_the_newest_entry_per_target_and_stores_nothing(run_cli, f
     assert "== feed blog: The newest post" in out and "-- alpha" in out
     assert "An older post" not in out
     assert json.loads(invoke("queue", "list", "--json")) == []
+
+
+def test_retrying_an_unknown_looks_it_up_before_any_resend(run_cli, feed_server, monkeypatch):
+    from syndicator.errors import OutcomeUnknown, PermanentError
+
+    import time
+
+    invoke = run_cli('retry_delay = "1s"')
+    invoke("run", "--once")
+    platform = fakes.PLATFORMS.setdefault("alpha", fakes.FakePlatform())
+    platform.script, platform.land_before_failing = [OutcomeUnknown("HTTP 500")], True
+    feed_server.add("p1")
+    real_lookup = fakes.FakeConnector.lookup
+
+    def refused(self, draft, *, key):
+        raise PermanentError("HTTP 403: timeline reads are not in your plan")
+
+    monkeypatch.setattr(fakes.FakeConnector, "lookup", refused)
+    invoke("run", "--once")  # sent, no answer: unknown
+    time.sleep(1.5)
+    invoke("run", "--once")  # the lookup is refused: held for a human
+    (row,) = json.loads(invoke("queue", "list", "--json"))
+    assert row["state"] == "unknown" and row["next_attempt_at"] is None
+    monkeypatch.setattr(fakes.FakeConnector, "lookup", real_lookup)  # the plan was upgraded
+    assert "looked up before any resend" in invoke("queue", "retry", str(row["id"]))
+    invoke("run", "--once")
+    (row,) = json.loads(invoke("queue", "list", "--json"))
+    assert row["state"] == "published"
+    assert len(platform.posts) == 1  # it had landed: found by lookup, never sent again

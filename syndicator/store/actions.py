@@ -67,6 +67,18 @@ class ActionsMixin(StoreBase):
             last_error=None,
         )
 
+    def look_again(self, delivery_id: int, now: datetime) -> bool:
+        """A held unknown, due now and attempts reset: it is looked up before any resend."""
+        return self._human(
+            delivery_id,
+            (State.UNKNOWN,),
+            now,
+            "requeued",
+            attempts=0,
+            next_attempt_at=now,
+            last_error="re-queued by hand: looked up before any resend",
+        )
+
     def cancel(self, delivery_id: int, now: datetime) -> bool:
         """Any state not yet final and not in flight → cancelled."""
         from_states = (State.PENDING, State.AWAITING_APPROVAL, State.FAILED, State.UNKNOWN)
