@@ -10,6 +10,7 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -19,6 +20,12 @@ from tests import fakes
 from tests.fakes import Entry, rss
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+# The suite replays the same examples every run (CI must not fail on a new random draw);
+# `HYPOTHESIS_PROFILE=explore make test` searches afresh.
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 PG_URL = os.environ.get("SYNDICATOR_TEST_DATABASE_URL")
 
 
