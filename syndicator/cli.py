@@ -1,4 +1,6 @@
-"""Command line: run the daemon, inspect and steer the queue, preview, check.
+"""Command line: the group, its shared helpers, and running (run, check, preview, demo).
+
+The queue and approval commands live in cli_queue.py, status and measuring in cli_status.py.
 
 Inspection commands import only the config and the store (SQLAlchemy); platform SDKs,
 Pillow and APScheduler load only on the paths that need them.
@@ -6,7 +8,6 @@ Pillow and APScheduler load only on the paths that need them.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,69 +182,6 @@ def preview(ctx: click.Context) -> None:
         app.close()
 
 
-# -- queue -------------------------------------------------------------------------------------
-
-
-@cli.group()
-def queue() -> None:
-    """Inspect and steer deliveries (one per post × target)."""
-
-
-@queue.command("list")
-@click.option("--state", help="Only this state (pending, unknown, failed, published, ...).")
-@click.option("--target", help="Only this target.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--before", type=int, help="Page: deliveries with an id below this.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def queue_list(
-    ctx: click.Context,
-    state: str | None,
-    target: str | None,
-    limit: int,
-    before: int | None,
-    as_json: bool,
-) -> None:
-    """List deliveries, newest first. Unknown outcomes are flagged: they need a look."""
-    from syndicator import output, queries
-
-    with opened_store(ctx) as (_, store):
-        rows = queries.list_deliveries(
-            store, state=state, target=target, limit=limit, before_id=before
-        )
-        if as_json:
-            click.echo(json.dumps([output.delivery_json(d) for d in rows], indent=2))
-            return
-        output.print_deliveries(rows)
-        unknown = queries.list_deliveries(store, state="unknown", limit=1)
-        if unknown and state != "unknown":
-            click.echo(
-                "\n! Some deliveries have an unknown outcome: "
-                "`syndicator queue list --state unknown`"
-            )
-
-
-@queue.command("show")
-@click.argument("delivery_id", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def queue_show(ctx: click.Context, delivery_id: int, as_json: bool) -> None:
-    """Everything about one delivery: payload, attempts, log."""
-    from syndicator import output, queries
-
-    with opened_store(ctx) as (_, store):
-        delivery = _get(store, delivery_id)
-        entries = queries.log_entries(store, delivery_id=delivery_id, limit=100)
-        if as_json:
-            data = output.delivery_json(delivery) | {
-                "payload": delivery.payload,
-                "log": [output.jsonable(e) for e in entries],
-            }
-            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-            return
-        output.print_delivery(delivery, entries)
-
-
 def _get(store: Store, delivery_id: int) -> Delivery:
     from syndicator import queries
 
@@ -273,259 +211,6 @@ def _human_action(ctx: click.Context, ids: tuple[int, ...], action: str, verb: s
             sys.exit(1)
 
 
-@queue.command("retry")
-@click.argument("ids", type=int, nargs=-1, required=True)
-@click.pass_context
-def queue_retry(ctx: click.Context, ids: tuple[int, ...]) -> None:
-    """Re-queue failed, unknown or cancelled deliveries (attempts reset). An unknown outcome
-    on a platform that can be searched is looked up first, never blindly resent."""
-    from syndicator import registry
-    from syndicator.models import State, utcnow
-
-    with opened_store(ctx) as (loaded, store):
-        lookups = []
-        types = {t.name: t.type for t in loaded.targets}
-        for delivery_id in ids:
-            delivery = _get(store, delivery_id)
-            kind = types.get(delivery.target)
-            if delivery.state == State.UNKNOWN and kind and registry.load_class(kind).can_lookup:
-                store.look_again(delivery_id, utcnow())
-                click.echo(
-                    f"delivery {delivery_id} ({delivery.target}): re-queued, "
-                    "looked up before any resend"
-                )
-                lookups.append(delivery_id)
-    rest = tuple(i for i in ids if i not in lookups)
-    if rest:
-        _human_action(ctx, rest, "retry", "re-queued")
-
-
-@queue.command("cancel")
-@click.argument("ids", type=int, nargs=-1, required=True)
-@click.pass_context
-def queue_cancel(ctx: click.Context, ids: tuple[int, ...]) -> None:
-    """Cancel deliveries that have not gone out."""
-    _human_action(ctx, ids, "cancel", "cancelled")
-
-
-@queue.command("landed")
-@click.argument("delivery_id", type=int)
-@click.option("--url", required=True, help="Where the post is on the platform.")
-@click.pass_context
-def queue_landed(ctx: click.Context, delivery_id: int, url: str) -> None:
-    """Settle an unknown outcome by hand: the post is there (use `queue retry` if it is not)."""
-    from syndicator.models import Receipt, utcnow
-
-    with opened_store(ctx) as (_, store):
-        delivery = _get(store, delivery_id)
-        if not store.mark_resolved_published(delivery_id, Receipt(remote_id="", url=url), utcnow()):
-            raise click.ClickException(
-                f"delivery {delivery_id} is {delivery.state}: only unknown outcomes can be settled"
-            )
-    click.echo(f"delivery {delivery_id} ({delivery.target}): published at {url}")
-
-
-@cli.command("log")
-@click.option("--target")
-@click.option("--post", "post_guid", help="A post's guid or URL.")
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def log_cmd(
-    ctx: click.Context, target: str | None, post_guid: str | None, limit: int, as_json: bool
-) -> None:
-    """The publish log: one row per attempt, newest first."""
-    from syndicator import output, queries
-
-    with opened_store(ctx) as (_, store):
-        post_ids = store.find_posts(post_guid) if post_guid else None
-        entries = queries.log_entries(store, target=target, post_ids=post_ids, limit=limit)
-        if as_json:
-            click.echo(
-                json.dumps([output.jsonable(e) for e in entries], indent=2, ensure_ascii=False)
-            )
-        else:
-            output.print_log(entries)
-
-
-# -- approval ----------------------------------------------------------------------------------
-
-
-def _select(
-    store: Store, ids: tuple[int, ...], post: str | None, everything: bool
-) -> tuple[int, ...]:
-    """Delivery ids from explicit ids, a post's guid/URL, or every delivery awaiting approval."""
-    from syndicator import queries
-
-    if ids:
-        return ids
-    if not post and not everything:
-        raise click.UsageError("give delivery IDs, --post GUID or --all")
-    post_ids = store.find_posts(post) if post else None
-    if post and not post_ids:
-        raise click.ClickException(f"no post with guid or URL {post!r}")
-    rows = queries.list_deliveries(
-        store, state="awaiting_approval", post_ids=post_ids, limit=10_000
-    )
-    return tuple(d.id for d in rows)
-
-
-def _approval_command(action: str, verb: str, doc: str) -> None:
-    @cli.command(action, help=doc)
-    @click.argument("ids", type=int, nargs=-1)
-    @click.option("--post", help="Every delivery of this post (guid or URL).")
-    @click.option("--all", "everything", is_flag=True, help="Everything awaiting approval.")
-    @click.pass_context
-    def command(
-        ctx: click.Context, ids: tuple[int, ...], post: str | None, everything: bool
-    ) -> None:
-        with opened_store(ctx) as (_, store):
-            selected = _select(store, ids, post, everything)
-        if not selected:
-            click.echo("nothing awaits approval")
-            return
-        _human_action(ctx, selected, action, verb)
-
-
-_approval_command(
-    "approve", "approved", "Approve deliveries: their exact payload may now be published."
-)
-_approval_command("reject", "rejected", "Reject deliveries awaiting approval (they are cancelled).")
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def pending(ctx: click.Context, as_json: bool) -> None:
-    """What awaits approval, with the exact text each platform will get."""
-    from syndicator import output, queries
-
-    with opened_store(ctx) as (_, store):
-        rows = queries.list_deliveries(store, state="awaiting_approval", limit=1000)
-    if as_json:
-        click.echo(
-            json.dumps(
-                [output.delivery_json(d) | {"payload": d.payload} for d in rows],
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-        return
-    if not rows:
-        click.echo("nothing awaits approval")
-    for d in rows:
-        click.echo(f"\ndelivery {d.id}: {d.post_title or d.post_url} → {d.target}")
-        if d.draft:
-            output.print_draft(d.target, d.draft)
-    if rows:
-        click.echo("\napprove with `syndicator approve ID...`, `--post GUID` or `--all`")
-
-
-# -- status ------------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Feeds, targets (paused and why), queue counts, trial period, live daemons."""
-    from syndicator import output
-    from syndicator.health import collect
-
-    with opened_store(ctx) as (loaded, store):
-        report = collect(loaded, store)
-    if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
-    else:
-        output.print_status(report)
-
-
-@cli.command()
-@click.argument("target")
-@click.pass_context
-def resume(ctx: click.Context, target: str) -> None:
-    """Lift a target's pause (after renewing its token, say); its deliveries go out again."""
-    with opened_store(ctx) as (loaded, store):
-        try:
-            loaded.target(target)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        from syndicator.models import utcnow
-
-        store.resume_target(target, utcnow())
-        store.clear_metrics_error(target)  # and ask its platform for counters again
-    click.echo(f"target {target}: resumed")
-
-
-# -- measuring ---------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option("--once", is_flag=True, help="Read the counters that are due now, then exit.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def engagement(ctx: click.Context, once: bool, as_json: bool) -> None:
-    """Read back likes, shares, comments... of published posts (the daemon's job, by hand)."""
-    if not once:
-        raise click.UsageError("the daemon reads counters on its own; use --once to do it now")
-    from syndicator.engagement import Engagement
-
-    app = build_app(ctx)
-    try:
-        result = Engagement(app.settings, app.store, app.connectors).run_once()
-    finally:
-        app.close()
-    if as_json:
-        click.echo(json.dumps(result.summary(), indent=2))
-        return
-    read: dict[str, list[str]] = {}
-    for (target, age), count in sorted(result.stored.items()):
-        read.setdefault(target, []).append(f"{count} at {age}")
-    for target, counts in read.items():
-        click.echo(f"{target}: read {', '.join(counts)}")
-    for target, why in {**result.skipped, **result.refused}.items():
-        click.echo(f"{target}: not read: {why}")
-    if not read:
-        click.echo("no counters were due")
-
-
-@cli.command()
-@click.option("--period", default="30d", show_default=True, help="Posts published this recently.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Also write a self-contained HTML page (charts included) to this file.",
-)
-@click.pass_context
-def report(ctx: click.Context, period: str, as_json: bool, html_path: str | None) -> None:
-    """What the posts achieved: objectives, platforms, short/medium/long term, posts."""
-    from syndicator import report as reporting
-    from syndicator.objectives import parse_duration
-
-    try:
-        parse_duration(period)
-    except ValueError:
-        raise click.BadParameter(f"{period!r}: expected a duration like 7d or 30d") from None
-    with opened_store(ctx) as (loaded, store):
-        data = reporting.build(loaded, store, period=period)
-    if html_path:
-        from pathlib import Path
-
-        from syndicator import report_html
-
-        Path(html_path).write_text(report_html.render(data), encoding="utf-8")
-    if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
-    from syndicator import report_text
-
-    report_text.print_report(data)
-    if html_path:
-        click.echo(f"\nHTML report written to {html_path}")
-
-
 @cli.command()
 @click.option(
     "--state-dir", default="demo-state", show_default=True, type=click.Path(file_okay=False)
@@ -546,3 +231,7 @@ def demo(ctx: click.Context, state_dir: str) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="syndicator")
+
+
+# The other commands register themselves on `cli` (imported last: they import this module).
+from syndicator import cli_queue, cli_status  # noqa: E402, F401
