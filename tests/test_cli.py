@@ -187,9 +187,9 @@ def test_preview_shows_the_newest_entry_per_target_and_stores_nothing(run_cli, f
 
 
 def test_retrying_an_unknown_looks_it_up_before_any_resend(run_cli, feed_server, monkeypatch):
-    from syndicator.errors import OutcomeUnknown, PermanentError
-
     import time
+
+    from syndicator.errors import OutcomeUnknown, PermanentError
 
     invoke = run_cli('retry_delay = "1s"')
     invoke("run", "--once")
