@@ -1,7 +1,7 @@
 """Measuring settings: the engagement fetch-back steps and the objectives (step A of the
 playbook) a report measures progress against. Plain data and calendar arithmetic; no I/O.
 
-Parsed by `config.parse` through its `_Reader`, so errors name the file and the key.
+Parsed by `config.parse` through a `config_reader.Reader`, so errors name the file and the key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from syndicator.connector import COUNTERS
 
 if TYPE_CHECKING:
-    from syndicator.config import _Reader
+    from syndicator.config_reader import Reader as _Reader
 
 DEFAULT_STEPS = ("1h", "1d", "7d", "30d")
 CALENDAR = ("week", "month", "quarter", "year")
