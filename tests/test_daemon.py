@@ -168,8 +168,11 @@ def test_webhook_triggers_a_poll_at_once_and_metrics_show_it(tmp_path, write_con
             time.sleep(0.05)
         assert platform.statuses["masto"], "the webhook did not lead to a post"
         assert time.monotonic() - sent < 2.0
-        metrics = requests.get(f"{base}/metrics", timeout=5).text
-        assert 'syndicator_deliveries_total{outcome="published",target="masto"} 1.0' in metrics
+        counted = 'syndicator_deliveries_total{outcome="published",target="masto"} 1.0'
+        deadline = time.monotonic() + 5  # the platform has it a moment before it is recorded
+        while counted not in (metrics := requests.get(f"{base}/metrics", timeout=5).text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
         health = requests.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 200
         process.send_signal(signal.SIGTERM)
