@@ -90,7 +90,7 @@ def test_slow_drip_fails_at_the_deadline(
     started = time.monotonic()
     with pytest.raises(FeedError, match=r"not received within the 1s deadline: http://127"):
         fetch(url, timeout=0.5, deadline=1.0)
-    assert time.monotonic() - started < 1.8
+    assert time.monotonic() - started < 3.0
 
 
 def test_silent_server_times_out(raw_server: Callable[[Handler], str]) -> None:
@@ -98,7 +98,7 @@ def test_silent_server_times_out(raw_server: Callable[[Handler], str]) -> None:
     started = time.monotonic()
     with pytest.raises(FeedError, match=r"no answer from http://127.0.0.1:\d+/feed within 0.3s"):
         fetch(url, timeout=0.3)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0
 
 
 def test_connection_cut_mid_body_is_a_feed_error(raw_server: Callable[[Handler], str]) -> None:

@@ -61,7 +61,7 @@ def test_refuses_any_dtd_before_expanding_entities(encoding: str) -> None:
     started = time.monotonic()
     with pytest.raises(ValueError, match="DTD"):
         parse_call(body.encode(encoding))
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0
 
 
 def test_refuses_external_entities() -> None:
