@@ -42,6 +42,7 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
+from tests.connectors.support import closed_port_url, raises_without_secrets
 
 HANDLE = "blog.bsky.social"
 PASSWORD = "app-pass-7q2x-SECRET"
@@ -217,14 +218,9 @@ def draft(**fields: Any) -> Draft:
     return Draft(**{**values, **fields})
 
 
-def expect_error(kind: type[Exception], call: Any, match: str | None = None) -> Exception:
-    """Run `call`, expect exactly `kind`, and check no credential is in any part of it."""
-    with pytest.raises(kind, match=match) as info:
-        call()
-    assert type(info.value) is kind
-    for secret in SECRETS:
-        assert secret not in str(info.value) and secret not in repr(info.value.args)
-    return info.value
+def expect_error(kind: type[Exception], call: Any, match: str | None = None) -> Any:
+    """Run `call`, expect `kind`; no secret in any part of the error."""
+    return raises_without_secrets(kind, call, match, SECRETS)
 
 
 def graphemes(text: str) -> int:
@@ -542,10 +538,7 @@ def test_connection_reset_after_sending_is_retryable(tmp_path: Path) -> None:
 
 
 def test_connection_refused_is_retryable(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    sky = make(f"http://127.0.0.1:{port}", tmp_path)
+    sky = make(closed_port_url(), tmp_path)
     expect_error(RetryableError, lambda: sky.publish(draft(), key=KEY), "connection failed")
 
 
