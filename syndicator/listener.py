@@ -7,6 +7,7 @@ the store, so a flood of requests costs at most one debounced poll per feed.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -264,6 +265,28 @@ def _handler(listener: Listener) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         timeout = SOCKET_TIMEOUT
+
+        def handle_one_request(self) -> None:
+            """Request line and headers must arrive within BODY_DEADLINE as a whole: a client
+            dripping a header byte every few seconds would otherwise hold a slot for days."""
+            self.headers_done = threading.Event()
+            timer = threading.Timer(BODY_DEADLINE, self._too_slow)
+            timer.daemon = True
+            timer.start()
+            try:
+                super().handle_one_request()
+            finally:
+                timer.cancel()
+
+        def parse_request(self) -> bool:
+            parsed = super().parse_request()
+            self.headers_done.set()
+            return parsed
+
+        def _too_slow(self) -> None:
+            if not self.headers_done.is_set():
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
 
         def do_GET(self) -> None:
             self._route()

@@ -886,13 +886,6 @@ def raw_request(port: int, data: bytes) -> bytes:
         return b"".join(chunks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="listener.py: SOCKET_TIMEOUT bounds each read, BODY_DEADLINE only the body; "
-    "http.server reads headers with no overall deadline, so a client sending a header byte "
-    "every few seconds holds its slot for days, and MAX_CLIENTS (32) such clients lock out "
-    "WordPress pings, /healthz and /metrics",
-)
 def test_a_client_dripping_headers_is_dropped_at_a_deadline(
     listener: Callable[..., Listener], monkeypatch: pytest.MonkeyPatch
 ) -> None:
