@@ -16,8 +16,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ import pytest
 import regex
 from PIL import Image as PILImage
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from connectors import _atproto
 from connectors._session_file import SessionFile
@@ -42,7 +40,12 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import closed_port_url, raises_without_secrets
+from tests.connectors.support import (
+    RecordingServer,
+    Seen,
+    closed_port_url,
+    raises_without_secrets,
+)
 
 HANDLE = "blog.bsky.social"
 PASSWORD = "app-pass-7q2x-SECRET"
@@ -68,61 +71,12 @@ EXPIRED = {"error": "ExpiredToken", "message": "Token has expired"}
 NOT_FOUND = {"error": "RecordNotFound", "message": "Could not locate record"}
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    args: dict[str, str]
-    data: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-Answer = Callable[[Seen], tuple[Any, int]]
-
-
-class FakePDS:
+class FakePDS(RecordingServer):
     """XRPC routes on a local server that answer and record what they were sent."""
 
     def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
+        super().__init__(server)
         self.base = f"http://127.0.0.1:{server.port}"
-
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        once: bool = False,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer with a JSON body, or with what `body(seen)` returns when it is callable."""
-
-        def handler(request: Request) -> Response:
-            seen = Seen(
-                request.method,
-                request.path,
-                dict(request.headers),
-                request.args.to_dict(),
-                request.get_data(),
-            )
-            self.seen.append(seen)
-            time.sleep(delay)
-            answer, code = body(seen) if callable(body) else (body, status)
-            text = answer if isinstance(answer, str) else json.dumps(answer)
-            return Response(text, code, headers, content_type="application/json")
-
-        expect = self.server.expect_oneshot_request if once else self.server.expect_request
-        expect(path, method=method).respond_with_handler(handler)
 
     def paths(self) -> list[str]:
         return [s.path for s in self.seen]

@@ -12,9 +12,7 @@ import logging
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ import facebook
 import pytest
 from PIL import Image as PILImage
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from connectors.facebook import FacebookPage
 from syndicator.connector import Connector, ConnectorContext, Limits, TextOptions
@@ -37,7 +34,12 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import closed_port_url, raises_without_secrets
+from tests.connectors.support import (
+    RecordingServer,
+    Seen,
+    closed_port_url,
+    raises_without_secrets,
+)
 
 TOKEN = "EAAGpage-token-7f3e9c1d-SECRET"
 KEY = "syndicator-12-34"
@@ -59,65 +61,11 @@ def png() -> bytes:
 PNG = png()
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    args: dict[str, str]
-    form: dict[str, list[str]]
-    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
-
-
-class FakeGraph:
+class FakeGraph(RecordingServer):
     """Routes on a pytest-httpserver that answer like the Graph API and record requests."""
 
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
-        self.busy = threading.Lock()  # held while a handler runs (the server is single-threaded)
-
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        delay: float = 0.0,
-        content_type: str | None = "application/json; charset=UTF-8",
-    ) -> None:
-        """Answer `method path` with a JSON body (or raw text when `body` is a str)."""
-
-        def handler(request: Request) -> Response:
-            with self.busy:
-                return answer(request)
-
-        def answer(request: Request) -> Response:
-            files = {k: (f.filename or "", f.read(), f.mimetype) for k, f in request.files.items()}
-            self.seen.append(
-                Seen(
-                    request.method,
-                    request.path,
-                    dict(request.headers),
-                    request.args.to_dict(),
-                    request.form.to_dict(flat=False),
-                    files,
-                )
-            )
-            time.sleep(delay)
-            text = body if isinstance(body, str) else json.dumps(body)
-            response = Response(text, status, headers)
-            if content_type is None:
-                del response.headers["Content-Type"]
-            else:
-                response.headers["Content-Type"] = content_type
-            return response
-
-        self.server.expect_request(path, method=method).respond_with_handler(handler)
+    def content_type(self, status: int) -> str | None:
+        return "application/json; charset=UTF-8"
 
 
 def load_image(image: Image, limits: Limits) -> ImageFile:

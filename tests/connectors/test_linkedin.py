@@ -14,9 +14,7 @@ import re
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from connectors._linkedin_text import to_little
 from connectors.linkedin import DEFAULT_VERSION, LinkedIn
@@ -42,7 +39,12 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Card, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import closed_port_url, raises_without_secrets
+from tests.connectors.support import (
+    RecordingServer,
+    Seen,
+    closed_port_url,
+    raises_without_secrets,
+)
 
 TOKEN = "AQX-li-token-9f8e7d6c5b4a-SECRET"
 KEY = "syndicator-12-34"
@@ -80,57 +82,10 @@ THROTTLED = {
 }
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    query: str
-    args: dict[str, str]
-    headers: dict[str, str]
-    data: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-class FakeLinkedIn:
+class FakeLinkedIn(RecordingServer):
     """Routes on a pytest-httpserver that answer and record what they were sent."""
 
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
-
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer `method path` with a JSON body (or raw text when `body` is a str)."""
-
-        def handler(request: Request) -> Response:
-            self.seen.append(
-                Seen(
-                    request.method,
-                    request.path,
-                    request.query_string.decode(),
-                    request.args.to_dict(),
-                    dict(request.headers),
-                    request.get_data(),
-                )
-            )
-            time.sleep(delay)
-            text = body if isinstance(body, str) else json.dumps(body) if body is not None else ""
-            return Response(text, status, headers, content_type="application/json")
-
-        self.server.expect_request(path, method=method).respond_with_handler(handler)
+    empty = ""  # 201 Created carries no body
 
     def created(self, urn: str = SHARE) -> None:
         """POST /rest/posts answers 201 with the new post's URN in `x-restli-id`."""

@@ -13,16 +13,13 @@ import logging
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from connectors._mailchimp_content import Schedule
 from connectors.mailchimp import Mailchimp
@@ -37,7 +34,7 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import raises_without_secrets
+from tests.connectors.support import RecordingServer, raises_without_secrets
 
 API_KEY = "0123456789abcdef0123456789abcdef-us21"
 KEY = "syndicator-12-34"
@@ -74,55 +71,14 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any
     }
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    args: dict[str, str]
-    json: Any
-
-
-class FakeMailchimp:
+class FakeMailchimp(RecordingServer):
     """Routes on a pytest-httpserver that answer and record what they were sent."""
 
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
+    prefix = "/3.0"
+    empty = ""  # 204 No Content
 
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        once: bool = False,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer `method /3.0{path}` with a JSON body (none for 204)."""
-
-        def handler(request: Request) -> Response:
-            data = request.get_data()
-            self.seen.append(
-                Seen(
-                    request.method,
-                    request.path,
-                    dict(request.headers),
-                    request.args.to_dict(),
-                    json.loads(data) if data else None,
-                )
-            )
-            time.sleep(delay)
-            text = "" if body is None else body if isinstance(body, str) else json.dumps(body)
-            kind = "application/problem+json" if status >= 400 else "application/json"
-            return Response(text, status, headers, content_type=kind)
-
-        expect = self.server.expect_oneshot_request if once else self.server.expect_request
-        expect("/3.0" + path, method=method).respond_with_handler(handler)
+    def content_type(self, status: int) -> str | None:
+        return "application/problem+json" if status >= 400 else "application/json"
 
     def campaigns(self, *found: dict[str, Any], once: bool = False) -> None:
         """GET /campaigns answering with `found`."""

@@ -7,15 +7,12 @@ from VCR cassettes Mastodon.py recorded against a real Mastodon 4.6.4 server.
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from connectors.mastodon import Mastodon
 from syndicator.connector import Connector, ConnectorContext, Limits, TextOptions
@@ -29,7 +26,11 @@ from syndicator.errors import (
     RetryableError,
 )
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import closed_port_url, raises_without_secrets
+from tests.connectors.support import (
+    RecordingServer,
+    closed_port_url,
+    raises_without_secrets,
+)
 
 TOKEN = "tok-9f8e7d6c5b4a-SECRET"
 KEY = "delivery-42"
@@ -42,56 +43,8 @@ ACCOUNT = {"id": "7", "username": "blog", "acct": "blog"}
 INSTANCE = {"domain": "masto.test", "configuration": {"statuses": {"max_characters": 500}}}
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    args: dict[str, str]
-    form: dict[str, list[str]]
-    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
-
-
-class FakeMastodon:
+class FakeMastodon(RecordingServer):
     """Routes on a pytest-httpserver that answer and record what they were sent."""
-
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
-
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        once: bool = False,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer `method path` with a JSON body (or raw text when `body` is a str)."""
-
-        def handler(request: Request) -> Response:
-            files = {k: (f.filename or "", f.read(), f.mimetype) for k, f in request.files.items()}
-            self.seen.append(
-                Seen(
-                    request.method,
-                    request.path,
-                    dict(request.headers),
-                    request.args.to_dict(),
-                    request.form.to_dict(flat=False),
-                    files,
-                )
-            )
-            time.sleep(delay)
-            text = body if isinstance(body, str) else json.dumps(body)
-            return Response(text, status, headers, content_type="application/json")
-
-        expect = self.server.expect_oneshot_request if once else self.server.expect_request
-        expect(path, method=method).respond_with_handler(handler)
 
 
 def load_image(image: Image, limits: Limits) -> ImageFile:

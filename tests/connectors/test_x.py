@@ -14,7 +14,6 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import pytest
 from oauthlib.oauth1.rfc5849 import signature, utils
 from pytest_httpserver import HTTPServer
 from twitter_text import parse_tweet
-from werkzeug import Request, Response
 
 from connectors.x import X
 from syndicator.connector import Connector, ConnectorContext, Limits, TextOptions
@@ -39,7 +37,12 @@ from syndicator.errors import (
 )
 from syndicator.logs import RedactSecrets
 from syndicator.models import AccountInfo, Draft, Image, ImageFile, Post, Receipt
-from tests.connectors.support import closed_port_url, raises_without_secrets
+from tests.connectors.support import (
+    RecordingServer,
+    Seen,
+    closed_port_url,
+    raises_without_secrets,
+)
 
 API_KEY = "ck-Zx81qLmN4oPq"
 API_SECRET = "cs-SECRET-d9F3kLm2Qw8Er5Ty7Ui0Op"
@@ -68,70 +71,11 @@ DUPLICATE = {
 }
 
 
-@dataclass
-class Seen:
-    """One request as the server received it."""
-
-    method: str
-    url: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    form: dict[str, list[str]] = field(default_factory=dict)
-    files: dict[str, tuple[str, bytes, str]] = field(default_factory=dict)
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class FakeX:
+class FakeX(RecordingServer):
     """Routes on a pytest-httpserver that answer and record what they were sent."""
 
-    def __init__(self, server: HTTPServer) -> None:
-        self.server = server
-        self.seen: list[Seen] = []
-        self.idle = threading.Event()  # no slow answer still running on the one server thread
-        self.idle.set()
-
-    def on(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        status: int = 200,
-        headers: dict[str, str] | None = None,
-        *,
-        once: bool = False,
-        delay: float = 0.0,
-    ) -> None:
-        """Answer `method path` with a JSON body (or raw text when `body` is a str)."""
-
-        def handler(request: Request) -> Response:
-            raw = request.get_data(cache=True)
-            files = {k: (f.filename or "", f.read(), f.mimetype) for k, f in request.files.items()}
-            self.seen.append(
-                Seen(
-                    request.method,
-                    request.base_url,
-                    request.path,
-                    request.query_string.decode(),
-                    dict(request.headers),
-                    raw,
-                    request.form.to_dict(flat=False),
-                    files,
-                )
-            )
-            if delay:
-                self.idle.clear()
-                time.sleep(delay)
-                self.idle.set()
-            text = body if isinstance(body, str) else json.dumps(body)
-            return Response(text, status, headers, content_type="application/json; charset=utf-8")
-
-        expect = self.server.expect_oneshot_request if once else self.server.expect_request
-        expect(path, method=method).respond_with_handler(handler)
+    def content_type(self, status: int) -> str | None:
+        return "application/json; charset=utf-8"
 
 
 def load_image(image: Image, limits: Limits) -> ImageFile:
